@@ -1,1 +1,33 @@
-//! placeholder
+//! Registries for `wasm`: references, the credential chain, and pushing and pulling Wasm
+//! components as OCI artifacts in the layout oci-wasm defines.
+//!
+//! - [`reference`]: `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, with Docker Hub's rules.
+//! - [`credentials`]: the chain of credential sources, each step explained.
+//! - [`transport`]: per-registry scheme, certificates and credentials over oci-client.
+//! - [`push()`], [`pull()`], [`inspect_reference`], [`tags`]: the operations.
+//! - [`component`]: streaming validation of Wasm files with wasmparser.
+//!
+//! Depends on `wasm-config` only; the CLI depends on this crate.
+
+pub mod component;
+pub mod credentials;
+mod error;
+mod progress;
+mod pull;
+mod push;
+mod query;
+pub mod reference;
+mod transport;
+
+pub use component::{ComponentError, WasmFile, WasmKind, check_file};
+pub use credentials::{
+    ChainError, Credential, CredentialChain, Outcome, Resolution, SourceKind, Step,
+    StoreLocations,
+};
+pub use error::{Action, RegistryError};
+pub use progress::{NoProgress, Progress};
+pub use pull::{MAX_MANIFEST_BYTES, PullOutcome, output_path, pull};
+pub use push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push};
+pub use query::{Inspection, inspect_file, inspect_reference, sort_tags, tags};
+pub use reference::{Reference, ReferenceError, Repository};
+pub use transport::{Scheme, Session, Transport, TransportOptions};

@@ -1,0 +1,100 @@
+//! The command line: global flags and the subcommands. `///` comments here are the `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+/// Push and pull WebAssembly components through OCI registries.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wasm",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Examples:
+  wasm push ghcr.io/me/hello:1.0.0 hello.wasm
+  wasm pull ghcr.io/me/hello:1.0.0 -o hello.wasm
+  wasm inspect ghcr.io/me/hello:1.0.0
+  wasm self config
+
+Configuration: $XDG_CONFIG_HOME/wasm/config.toml (default ~/.config/wasm/config.toml), and
+.config/wasm/config.toml in the current directory. Credentials come from the config's
+credential helpers, then Docker's and Podman's credential stores, then anonymous access."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalOpts,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalOpts {
+    /// More output on stderr: -v shows what happens, -vv debug logs, -vvv traces requests
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Print nothing but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// When to use colors
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub(crate) color: ColorChoice,
+    /// Use this config file instead of the global one
+    #[arg(long, global = true, value_name = "PATH", env = "WASM_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// When to use colors.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// When stderr is a terminal and NO_COLOR is not set
+    Auto,
+    /// Always
+    Always,
+    /// Never
+    Never,
+}
+
+/// Flags of commands that talk to registries.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct RegistryOpts {
+    /// Speak plain HTTP to the registry (credentials are sent only to loopback registries or
+    /// those with `protocol = "http"` in the config)
+    #[arg(long)]
+    pub(crate) plain_http: bool,
+    /// Do not verify the registry's TLS certificate
+    #[arg(long)]
+    pub(crate) insecure: bool,
+}
+
+/// Output format flag of commands that print data.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct JsonOpt {
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    Push(commands::push::Opts),
+    Pull(commands::pull::Opts),
+    Inspect(commands::inspect::Opts),
+    Tags(commands::tags::Opts),
+    /// Manage wasm itself: check its configuration, shell completions, man pages
+    #[command(name = "self", subcommand)]
+    SelfCmd(commands::self_cmd::SelfCommand),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,85 @@
+//! `wasm inspect FILE|REF`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+use wasm_registry::{Inspection, Reference, WasmKind, inspect_file, inspect_reference};
+
+use crate::cli::{GlobalOpts, JsonOpt, RegistryOpts};
+use crate::context;
+use crate::output;
+
+/// Show a component's imports and exports, size and digest, from a file or a registry
+///
+/// For a reference, only the manifest and the small config blob are fetched, not the
+/// component itself. An argument that names an existing file is inspected as a file.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm inspect hello.wasm
+  wasm inspect ghcr.io/me/hello:1.0.0 --json")]
+pub(crate) struct Opts {
+    /// A .wasm file or a reference [REGISTRY/]REPOSITORY[:TAG|@DIGEST]
+    target: String,
+    #[command(flatten)]
+    registry: RegistryOpts,
+    #[command(flatten)]
+    json: JsonOpt,
+}
+
+impl Opts {
+    pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        let path = Path::new(&self.target);
+        let inspection = if path.exists() || self.target.ends_with(".wasm") {
+            inspect_file(path)?
+        } else {
+            let reference = Reference::parse(&self.target)?;
+            let transport = context::transport(global, &self.registry)?;
+            context::runtime()?.block_on(inspect_reference(&transport, &reference))?
+        };
+        if self.json.json {
+            output::json(&inspection)?;
+        } else {
+            output::data(&render(&inspection))?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn render(i: &Inspection) -> String {
+    let mut out = String::new();
+    let kind = match i.wasm.kind {
+        WasmKind::Component => "component",
+        WasmKind::Module => "core module",
+    };
+    out.push_str(&format!("{}\n", output::bold(&i.source)));
+    out.push_str(&format!("  kind:     {kind} (os {})\n", i.wasm.kind.os()));
+    out.push_str(&format!(
+        "  size:     {} ({} bytes)\n",
+        output::human_size(i.wasm.size),
+        i.wasm.size
+    ));
+    out.push_str(&format!("  digest:   {}\n", i.wasm.digest));
+    if let Some(d) = &i.manifest_digest {
+        out.push_str(&format!("  manifest: {d}\n"));
+    }
+    for (k, v) in &i.annotations {
+        out.push_str(&format!("  {k}: {v}\n"));
+    }
+    if i.wasm.kind == WasmKind::Component {
+        let list = |title: &str, items: &[String], out: &mut String| {
+            out.push_str(&format!("  {title}:"));
+            if items.is_empty() {
+                out.push_str(" (none)\n");
+            } else {
+                out.push('\n');
+                for item in items {
+                    out.push_str(&format!("    {item}\n"));
+                }
+            }
+        };
+        list("imports", &i.wasm.imports, &mut out);
+        list("exports", &i.wasm.exports, &mut out);
+    }
+    out
+}

@@ -1,0 +1,22 @@
+//! One module per subcommand, each an `Opts` struct with a `run` method.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub(crate) mod inspect;
+pub(crate) mod pull;
+pub(crate) mod push;
+pub(crate) mod self_cmd;
+pub(crate) mod tags;
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Push(opts) => opts.run(global),
+        Command::Pull(opts) => opts.run(global),
+        Command::Inspect(opts) => opts.run(global),
+        Command::Tags(opts) => opts.run(global),
+        Command::SelfCmd(cmd) => cmd.run(global),
+    }
+}

@@ -1,0 +1,390 @@
+//! `wasm self ...`: check the set-up (`config`), shell completions, man pages.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, CommandFactory as _, Subcommand};
+use serde::Serialize;
+use wasm_config::{Config, FileRole};
+use wasm_registry::credentials::{docker_config_summary, error_chain};
+use wasm_registry::{CredentialChain, Outcome, Step, StoreLocations};
+
+use crate::cli::{Cli, GlobalOpts, JsonOpt};
+use crate::output::{self, EXIT_CREDENTIALS};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SelfCommand {
+    Config(ConfigOpts),
+    Completions(CompletionsOpts),
+    ManPages(ManPagesOpts),
+}
+
+impl SelfCommand {
+    pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        match self {
+            SelfCommand::Config(o) => o.run(global),
+            SelfCommand::Completions(o) => o.run(),
+            SelfCommand::ManPages(o) => o.run(),
+        }
+    }
+}
+
+/// Verify the configuration and every credential source
+///
+/// Shows each config file (path, present or not, parsed or the error), the Docker and Podman
+/// credential files, and every registry any of them knows: which source serves it, under which
+/// key, and the username (never a secret). Credential helpers and stores are run to prove they
+/// work, unless --no-exec.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm self config
+  wasm self config --no-exec --json
+
+Exit status:
+  0  every configured source works
+  1  a config file is invalid
+  3  a credential source fails (a helper errors, a credential file is invalid)")]
+pub(crate) struct ConfigOpts {
+    /// Do not run credential helpers or stores; only read the files
+    #[arg(long)]
+    no_exec: bool,
+    #[command(flatten)]
+    json: JsonOpt,
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    role: String,
+    path: PathBuf,
+    present: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RegistryReport {
+    registry: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    source: String,
+    steps: Vec<Step>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    ok: bool,
+    config_files: Vec<FileReport>,
+    credential_files: Vec<FileReport>,
+    registries: Vec<RegistryReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    problems: Vec<String>,
+}
+
+impl ConfigOpts {
+    fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+        let mut problems = Vec::new();
+        let (config, mut config_files) = match crate::context::load_config(global) {
+            Ok(config) => {
+                let files = config
+                    .files
+                    .iter()
+                    .map(|f| FileReport {
+                        role: f.role.to_string(),
+                        path: f.path.clone(),
+                        present: f.present,
+                        error: None,
+                        summary: None,
+                    })
+                    .collect();
+                (config, files)
+            }
+            Err(e) => {
+                let text = error_chain(e.as_ref());
+                problems.push(text.clone());
+                let mut files = Vec::new();
+                let explicit = global.config.clone();
+                let first = explicit
+                    .clone()
+                    .map(|p| (FileRole::Explicit, p))
+                    .or_else(|| wasm_config::global_config_path().map(|p| (FileRole::Global, p)));
+                files.extend(first);
+                files.push((FileRole::Project, wasm_config::project_config_path(&cwd)));
+                let files = files
+                    .into_iter()
+                    .map(|(role, path)| FileReport {
+                        role: role.to_string(),
+                        present: path.exists(),
+                        error: text.contains(&path.display().to_string()).then(|| text.clone()),
+                        path,
+                        summary: None,
+                    })
+                    .collect();
+                (Config::empty(), files)
+            }
+        };
+        for f in &mut config_files {
+            if f.present && f.error.is_none() {
+                let n = config
+                    .registries()
+                    .filter(|(_, r)| r.defined_in == f.path)
+                    .count();
+                f.summary = Some(format!("{n} registr{}", if n == 1 { "y" } else { "ies" }));
+            }
+        }
+
+        let locations = StoreLocations::from_env();
+        let mut credential_files = Vec::new();
+        if let Some(path) = &locations.docker_config {
+            credential_files.push(match docker_config_summary(path) {
+                Ok(Some((store, helpers, auths))) => FileReport {
+                    role: "docker".into(),
+                    path: path.clone(),
+                    present: true,
+                    error: None,
+                    summary: Some(format!(
+                        "credsStore: {}; credHelpers: {}; auths: {}",
+                        store.as_deref().unwrap_or("none"),
+                        if helpers.is_empty() {
+                            "none".to_string()
+                        } else {
+                            helpers
+                                .iter()
+                                .map(|(k, v)| format!("{k} -> {v}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        if auths.is_empty() {
+                            "none".to_string()
+                        } else {
+                            auths.join(", ")
+                        }
+                    )),
+                },
+                Ok(None) => FileReport {
+                    role: "docker".into(),
+                    path: path.clone(),
+                    present: false,
+                    error: None,
+                    summary: None,
+                },
+                Err(e) => {
+                    problems.push(e.to_string());
+                    FileReport {
+                        role: "docker".into(),
+                        path: path.clone(),
+                        present: true,
+                        error: Some(e.to_string()),
+                        summary: None,
+                    }
+                }
+            });
+        }
+        for path in &locations.podman_files {
+            let report = match docker_config_summary(path) {
+                Ok(Some((_, _, auths))) => FileReport {
+                    role: "podman".into(),
+                    path: path.clone(),
+                    present: true,
+                    error: None,
+                    summary: Some(format!(
+                        "auths: {}",
+                        if auths.is_empty() {
+                            "none".to_string()
+                        } else {
+                            auths.join(", ")
+                        }
+                    )),
+                },
+                Ok(None) => FileReport {
+                    role: "podman".into(),
+                    path: path.clone(),
+                    present: false,
+                    error: None,
+                    summary: None,
+                },
+                Err(e) => {
+                    problems.push(e.to_string());
+                    FileReport {
+                        role: "podman".into(),
+                        path: path.clone(),
+                        present: true,
+                        error: Some(e.to_string()),
+                        summary: None,
+                    }
+                }
+            };
+            credential_files.push(report);
+        }
+
+        let mut chain = CredentialChain::new(Arc::new(config), locations);
+        if self.no_exec {
+            chain = chain.without_exec();
+        }
+        let (known, list_errors) = chain.known_registries(!self.no_exec);
+        for (what, error) in list_errors {
+            let text = format!("{what}: {error}");
+            if !problems.contains(&text) && !problems.iter().any(|p| p == &error) {
+                problems.push(text);
+            }
+        }
+        let mut registries = Vec::new();
+        for registry in known {
+            registries.push(match chain.resolve(&registry, None) {
+                Ok(r) => RegistryReport {
+                    registry,
+                    ok: true,
+                    username: r.credential.username().map(str::to_string),
+                    source: match &r.source().outcome {
+                        Outcome::NotRun { .. } => format!("{} (not run)", r.source().source),
+                        _ => r.describe_source(),
+                    },
+                    steps: r.steps,
+                    error: None,
+                },
+                Err(e) => RegistryReport {
+                    registry,
+                    ok: false,
+                    username: None,
+                    source: e.source_kind.to_string(),
+                    error: Some(error_chain(&e)),
+                    steps: e.steps,
+                },
+            });
+        }
+        let ok = problems.is_empty() && registries.iter().all(|r| r.ok);
+        let report = Report {
+            ok,
+            config_files,
+            credential_files,
+            registries,
+            problems,
+        };
+        if self.json.json {
+            output::json(&report)?;
+        } else {
+            output::data(&render(&report, self.no_exec))?;
+        }
+        Ok(if ok {
+            ExitCode::SUCCESS
+        } else if report.config_files.iter().any(|f| f.error.is_some()) {
+            ExitCode::from(output::EXIT_ERROR)
+        } else {
+            ExitCode::from(EXIT_CREDENTIALS)
+        })
+    }
+}
+
+fn render(report: &Report, no_exec: bool) -> String {
+    let mut out = String::new();
+    let file_line = |f: &FileReport, out: &mut String| {
+        let state = match (&f.error, f.present) {
+            (Some(_), _) => output::bad("invalid"),
+            (None, true) => output::good("present"),
+            (None, false) => "not present".to_string(),
+        };
+        out.push_str(&format!("  {:<8} {}  {state}", f.role, f.path.display()));
+        if let Some(s) = &f.summary {
+            out.push_str(&format!(" ({s})"));
+        }
+        out.push('\n');
+        if let Some(e) = &f.error {
+            out.push_str(&format!("           {}\n", e));
+        }
+    };
+    out.push_str(&format!("{}\n", output::bold("Config files")));
+    for f in &report.config_files {
+        file_line(f, &mut out);
+    }
+    out.push_str(&format!("\n{}\n", output::bold("Credential files")));
+    for f in &report.credential_files {
+        file_line(f, &mut out);
+    }
+    out.push_str(&format!("\n{}\n", output::bold("Registries")));
+    if report.registries.is_empty() {
+        out.push_str("  none configured: every registry is accessed anonymously\n");
+    }
+    for r in &report.registries {
+        let mark = if r.ok {
+            output::good("ok")
+        } else {
+            output::bad("FAILED")
+        };
+        out.push_str(&format!("  {}  {mark}\n", output::bold(&r.registry)));
+        match (&r.error, &r.username) {
+            (Some(e), _) => out.push_str(&format!("    error: {e}\n")),
+            (None, Some(u)) => out.push_str(&format!("    credentials: {} (user `{u}`)\n", r.source)),
+            (None, None) => out.push_str(&format!("    credentials: {}\n", r.source)),
+        }
+        for step in &r.steps {
+            out.push_str(&format!("      - {step}\n"));
+        }
+    }
+    if !report.problems.is_empty() {
+        out.push_str(&format!("\n{}\n", output::bold("Problems")));
+        for p in &report.problems {
+            out.push_str(&format!("  - {p}\n"));
+        }
+    }
+    out.push('\n');
+    out.push_str(&if report.ok {
+        if no_exec {
+            format!("{} (helpers not run: --no-exec)", output::good("configuration is valid"))
+        } else {
+            output::good("all credential sources work")
+        }
+    } else {
+        output::bad("some credential sources fail: see above")
+    });
+    out.push('\n');
+    out
+}
+
+/// Print a shell completion script
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm self completions bash > ~/.local/share/bash-completion/completions/wasm
+  wasm self completions zsh > ~/.zfunc/_wasm
+  wasm self completions fish > ~/.config/fish/completions/wasm.fish")]
+pub(crate) struct CompletionsOpts {
+    /// The shell
+    shell: clap_complete::Shell,
+}
+
+impl CompletionsOpts {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let mut out = Vec::new();
+        clap_complete::generate(self.shell, &mut Cli::command(), "wasm", &mut out);
+        std::io::stdout().lock().write_all(&out)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Write man pages for wasm and its subcommands into a directory
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm self man-pages ~/.local/share/man/man1")]
+pub(crate) struct ManPagesOpts {
+    /// The directory (created if missing)
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+}
+
+impl ManPagesOpts {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        clap_mangen::generate_to(Cli::command(), &self.dir)
+            .with_context(|| format!("cannot write man pages into {}", self.dir.display()))?;
+        output::status(&format!("man pages written to {}", self.dir.display()));
+        Ok(ExitCode::SUCCESS)
+    }
+}

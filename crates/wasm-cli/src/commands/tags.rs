@@ -1,0 +1,43 @@
+//! `wasm tags REPO`.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use wasm_registry::{Repository, tags};
+
+use crate::cli::{GlobalOpts, JsonOpt, RegistryOpts};
+use crate::context;
+use crate::output;
+
+/// List the tags of a repository, sorted (versions in version order, then the other tags)
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm tags ghcr.io/me/hello
+  wasm tags localhost:5000/hello --json")]
+pub(crate) struct Opts {
+    /// The repository: [REGISTRY/]REPOSITORY
+    repository: String,
+    #[command(flatten)]
+    registry: RegistryOpts,
+    #[command(flatten)]
+    json: JsonOpt,
+}
+
+impl Opts {
+    pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        let repository = Repository::parse(&self.repository)?;
+        let transport = context::transport(global, &self.registry)?;
+        let tags = context::runtime()?.block_on(tags(&transport, &repository))?;
+        if self.json.json {
+            output::json(&serde_json::json!({
+                "repository": repository.to_string(),
+                "tags": tags,
+            }))?;
+        } else if tags.is_empty() {
+            output::status(&format!("{repository} has no tags"));
+        } else {
+            output::data(&tags.join("\n"))?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

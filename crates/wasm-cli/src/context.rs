@@ -1,0 +1,47 @@
+//! What every command that needs configuration builds first: the loaded config, the
+//! credential chain over it, and the transport.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use wasm_config::{Config, LoadOptions};
+use wasm_registry::{CredentialChain, StoreLocations, Transport, TransportOptions};
+
+use crate::cli::{GlobalOpts, RegistryOpts};
+
+/// Loads the configuration the global flags point at.
+pub(crate) fn load_config(global: &GlobalOpts) -> anyhow::Result<Config> {
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    Ok(Config::load(&LoadOptions {
+        explicit: global.config.clone(),
+        cwd,
+    })?)
+}
+
+/// The credential chain over the configuration and the stores the environment names.
+pub(crate) fn chain(global: &GlobalOpts) -> anyhow::Result<Arc<CredentialChain>> {
+    let config = load_config(global)?;
+    Ok(Arc::new(CredentialChain::new(
+        Arc::new(config),
+        StoreLocations::from_env(),
+    )))
+}
+
+/// A transport for commands that talk to registries.
+pub(crate) fn transport(global: &GlobalOpts, opts: &RegistryOpts) -> anyhow::Result<Transport> {
+    Ok(Transport::new(
+        chain(global)?,
+        TransportOptions {
+            plain_http: opts.plain_http,
+            insecure: opts.insecure,
+        },
+    ))
+}
+
+/// A single-threaded runtime: these commands wait on the network, not the CPU.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

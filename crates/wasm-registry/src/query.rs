@@ -1,0 +1,195 @@
+//! Read-only questions to registries: what an artifact contains (`inspect`) and which tags a
+//! repository has (`tags`).
+
+use std::cmp::Ordering;
+
+use serde::Serialize;
+
+use crate::component::{WasmFile, WasmKind, check_file};
+use crate::error::{Action, RegistryError};
+use crate::pull::fetch_manifest;
+use crate::reference::{Reference, Repository};
+use crate::transport::Transport;
+
+/// What `inspect` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// A file path or a reference.
+    pub source: String,
+    /// The manifest digest (registry only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
+    /// The component's description.
+    pub wasm: WasmFile,
+    /// Manifest annotations (registry only).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// Describes a local Wasm file.
+pub fn inspect_file(path: &std::path::Path) -> Result<Inspection, RegistryError> {
+    Ok(Inspection {
+        source: path.display().to_string(),
+        manifest_digest: None,
+        wasm: check_file(path)?,
+        annotations: Default::default(),
+    })
+}
+
+/// Describes an artifact in a registry from its manifest and config, without the layer.
+pub async fn inspect_reference(
+    transport: &Transport,
+    reference: &Reference,
+) -> Result<Inspection, RegistryError> {
+    let session = transport
+        .session(reference.registry(), reference.repository())
+        .await?;
+    let wasm = fetch_manifest(&session, reference).await?;
+    let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
+    let mut config = Vec::new();
+    session
+        .client
+        .pull_blob(&reference.to_oci(), &wasm.manifest.config, &mut config)
+        .await
+        .map_err(|e| ctx.classify(e))?;
+    let config: oci_wasm::WasmConfig =
+        serde_json::from_slice(&config).map_err(|e| RegistryError::Protocol {
+            registry: session.registry.clone(),
+            problem: format!("the config of {reference} is not a Wasm config: {e}"),
+        })?;
+    let (imports, exports) = config
+        .component
+        .map(|c| (c.imports, c.exports))
+        .unwrap_or_default();
+    Ok(Inspection {
+        source: reference.to_string(),
+        manifest_digest: Some(wasm.digest),
+        wasm: WasmFile {
+            kind: if config.os == oci_wasm::MODULE_OS {
+                WasmKind::Module
+            } else {
+                WasmKind::Component
+            },
+            size: wasm.layer.size as u64,
+            digest: wasm.layer.digest,
+            imports,
+            exports,
+        },
+        annotations: wasm.manifest.annotations.unwrap_or_default(),
+    })
+}
+
+/// The tags of a repository, sorted: semantic versions in version order (newest last), then
+/// the other tags alphabetically.
+pub async fn tags(
+    transport: &Transport,
+    repository: &Repository,
+) -> Result<Vec<String>, RegistryError> {
+    let session = transport
+        .session(&repository.registry, &repository.repository)
+        .await?;
+    let reference = Reference::parse(&format!("{repository}:latest"))?;
+    let image = reference.to_oci();
+    let ctx = session.ctx(&repository.repository, repository.to_string(), Action::Pull);
+    session
+        .client
+        .auth(&image, &session.auth, oci_client::RegistryOperation::Pull)
+        .await
+        .map_err(|e| ctx.classify(e))?;
+    let response = session
+        .client
+        .list_tags(&image, &session.auth, None, None)
+        .await
+        .map_err(|e| ctx.classify(e))?;
+    let mut tags = response.tags;
+    sort_tags(&mut tags);
+    Ok(tags)
+}
+
+/// Sorts tags: versions (`1.2.3`, `v1.2.3-rc.1`) by semantic version, then the rest by name.
+pub fn sort_tags(tags: &mut [String]) {
+    tags.sort_by(|a, b| match (parse_version(a), parse_version(b)) {
+        (Some(x), Some(y)) => compare_versions(&x, &y).then_with(|| a.cmp(b)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    });
+}
+
+struct Version<'a> {
+    numbers: Vec<u64>,
+    pre: Option<&'a str>,
+}
+
+fn parse_version(tag: &str) -> Option<Version<'_>> {
+    let t = tag.strip_prefix('v').unwrap_or(tag);
+    let t = t.split('+').next()?;
+    let (core, pre) = match t.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (t, None),
+    };
+    let numbers: Option<Vec<u64>> = core.split('.').map(|n| n.parse().ok()).collect();
+    let numbers = numbers?;
+    (!numbers.is_empty() && numbers.len() <= 4).then_some(Version { numbers, pre })
+}
+
+fn compare_versions(a: &Version<'_>, b: &Version<'_>) -> Ordering {
+    let len = a.numbers.len().max(b.numbers.len());
+    for i in 0..len {
+        let (x, y) = (
+            a.numbers.get(i).copied().unwrap_or(0),
+            b.numbers.get(i).copied().unwrap_or(0),
+        );
+        match x.cmp(&y) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    match (a.pre, b.pre) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => compare_pre(x, y),
+    }
+}
+
+fn compare_pre(a: &str, b: &str) -> Ordering {
+    let mut xs = a.split('.');
+    let mut ys = b.split('.');
+    loop {
+        match (xs.next(), ys.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let o = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(m), Ok(n)) => m.cmp(&n),
+                    (Ok(_), Err(_)) => Ordering::Less,
+                    (Err(_), Ok(_)) => Ordering::Greater,
+                    (Err(_), Err(_)) => x.cmp(y),
+                };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tags_sort_by_version_then_name() {
+        let mut tags: Vec<String> = [
+            "latest", "1.10.0", "1.2.0", "v1.2.0-rc.2", "1.2.0-rc.10", "0.9", "main", "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        super::sort_tags(&mut tags);
+        assert_eq!(
+            tags,
+            ["0.9", "v1.2.0-rc.2", "1.2.0-rc.10", "1.2.0", "1.10.0", "2", "latest", "main"]
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Connections to registries: which scheme, which certificates, which credentials.
+//!
+//! All requests go through oci-client 0.18 (it refuses to forward credentials to upload
+//! locations on other hosts, unlike 0.17; NOTES.md). This module decides, per registry:
+//! - the scheme: `protocol` in the config or `--plain-http` fix it; a loopback registry
+//!   (`localhost`, `127.0.0.0/8`, `[::1]`) is tried with HTTPS first and falls back to plain
+//!   HTTP when the server does not speak TLS (as Docker treats its insecure registries);
+//!   everything else is HTTPS;
+//! - the trusted certificates: the platform's, plus `ca-file` and `SSL_CERT_FILE`;
+//!   `insecure` skips verification;
+//! - the credentials, from the [`CredentialChain`]. What must stay true: credentials are never
+//!   sent over plain HTTP to a host that is not loopback unless that registry's config says
+//!   `protocol = "http"`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use wasm_config::Protocol;
+
+use crate::credentials::{CredentialChain, Credential, Resolution};
+use crate::error::{Action, Ctx, RegistryError, classify_reqwest};
+use crate::reference::is_loopback;
+
+/// Options from the command line that apply to every registry.
+#[derive(Clone, Debug, Default)]
+pub struct TransportOptions {
+    /// `--plain-http`: speak plain HTTP.
+    pub plain_http: bool,
+    /// `--insecure`: do not verify TLS certificates.
+    pub insecure: bool,
+}
+
+/// The scheme chosen for a registry and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// TLS.
+    Https,
+    /// Plain HTTP.
+    Http,
+}
+
+impl Scheme {
+    /// `https` or `http`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+}
+
+/// Everything needed to talk to one registry.
+pub struct Session {
+    /// The canonical registry.
+    pub registry: String,
+    /// The scheme in use.
+    pub scheme: Scheme,
+    /// The oci-client client, configured for this registry.
+    pub client: oci_client::Client,
+    /// How the credentials were found.
+    pub resolution: Resolution,
+    /// The credentials as oci-client takes them.
+    pub auth: RegistryAuth,
+    /// Credentials were found but withheld (plain HTTP to a remote host).
+    pub withheld: bool,
+}
+
+impl Session {
+    pub(crate) fn ctx<'a>(&'a self, repository: &'a str, reference: String, action: Action) -> Ctx<'a> {
+        Ctx {
+            registry: &self.registry,
+            repository,
+            reference,
+            action,
+            resolution: &self.resolution,
+            withheld: self.withheld,
+        }
+    }
+}
+
+/// Opens sessions to registries, sharing the credential chain; one session per registry.
+pub struct Transport {
+    chain: Arc<CredentialChain>,
+    options: TransportOptions,
+    schemes: Mutex<HashMap<String, Scheme>>,
+}
+
+impl Transport {
+    /// A transport over a credential chain.
+    pub fn new(chain: Arc<CredentialChain>, options: TransportOptions) -> Self {
+        Self {
+            chain,
+            options,
+            schemes: Mutex::default(),
+        }
+    }
+
+    /// The credential chain.
+    pub fn chain(&self) -> &Arc<CredentialChain> {
+        &self.chain
+    }
+
+    /// Opens a session for `registry`, resolving credentials for `repository`.
+    pub async fn session(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Session, RegistryError> {
+        let settings = self.chain.config().registry(registry);
+        let insecure = self.options.insecure || settings.is_some_and(|s| s.insecure);
+        let configured = settings.and_then(|s| s.protocol);
+        let mut certs = Vec::new();
+        if let Some(ca) = settings.and_then(|s| s.ca_file.clone()) {
+            certs.push(read_cert(&ca, registry)?);
+        }
+        if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(path);
+            // An unreadable SSL_CERT_FILE is the environment's problem; say so.
+            certs.push(read_cert(&path, registry)?);
+        }
+
+        let scheme = match (configured, self.options.plain_http) {
+            (_, true) | (Some(Protocol::Http), _) => Scheme::Http,
+            (Some(Protocol::Https), false) => Scheme::Https,
+            (None, false) if is_loopback(registry) => {
+                self.probe_scheme(registry, &certs, insecure).await
+            }
+            (None, false) => Scheme::Https,
+        };
+
+        let config = ClientConfig {
+            protocol: match scheme {
+                Scheme::Https => ClientProtocol::Https,
+                Scheme::Http => ClientProtocol::Http,
+            },
+            accept_invalid_certificates: insecure,
+            extra_root_certificates: certs,
+            use_monolithic_push: true,
+            platform_resolver: None,
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(60)),
+            user_agent: concat!("wasm/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let client = oci_client::Client::try_from(config).map_err(|e| {
+            RegistryError::Setup(format!(
+                "cannot set up the HTTP client for {registry}: {}",
+                crate::credentials::error_chain(&e)
+            ))
+        })?;
+
+        let chain = self.chain.clone();
+        let (reg, repo) = (registry.to_string(), repository.to_string());
+        let resolution = tokio::task::spawn_blocking(move || chain.resolve(&reg, Some(&repo)))
+            .await
+            .map_err(|e| RegistryError::Setup(format!("credential lookup crashed: {e}")))??;
+
+        let cleartext_ok = scheme == Scheme::Https
+            || is_loopback(registry)
+            || configured == Some(Protocol::Http);
+        let (auth, withheld) = match &resolution.credential {
+            Credential::Anonymous => (RegistryAuth::Anonymous, false),
+            _ if !cleartext_ok => {
+                tracing::warn!(
+                    "not sending the credentials for {registry} over plain HTTP; set `protocol = \"http\"` for it to allow that"
+                );
+                (RegistryAuth::Anonymous, true)
+            }
+            Credential::Basic { username, password } => (
+                RegistryAuth::Basic(username.clone(), password.expose().clone()),
+                false,
+            ),
+            Credential::IdentityToken { .. } => {
+                return Err(RegistryError::IdentityToken {
+                    registry: registry.to_string(),
+                    source_desc: resolution.describe_source(),
+                });
+            }
+        };
+        tracing::debug!(
+            registry,
+            scheme = scheme.as_str(),
+            credentials = %resolution.describe_source(),
+            "session"
+        );
+        Ok(Session {
+            registry: registry.to_string(),
+            scheme,
+            client,
+            resolution,
+            auth,
+            withheld,
+        })
+    }
+
+    /// HTTPS first; plain HTTP when the server answers HTTP on that port.
+    async fn probe_scheme(&self, registry: &str, certs: &[Certificate], insecure: bool) -> Scheme {
+        if let Some(s) = self.schemes.lock().expect("poisoned").get(registry) {
+            return *s;
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .danger_accept_invalid_certs(insecure);
+        for c in certs {
+            if let Ok(cert) = reqwest::Certificate::from_pem(&c.data) {
+                builder = builder.tls_certs_merge([cert]);
+            }
+        }
+        let scheme = match builder.build() {
+            Ok(client) => match client.get(format!("https://{registry}/v2/")).send().await {
+                Ok(_) => Scheme::Https,
+                Err(e) => match classify_reqwest(registry, &e) {
+                    Some(RegistryError::NotTls { .. }) => Scheme::Http,
+                    _ => Scheme::Https,
+                },
+            },
+            Err(_) => Scheme::Https,
+        };
+        tracing::debug!(registry, scheme = scheme.as_str(), "probed the scheme of a loopback registry");
+        self.schemes
+            .lock()
+            .expect("poisoned")
+            .insert(registry.to_string(), scheme);
+        scheme
+    }
+}
+
+fn read_cert(path: &std::path::Path, registry: &str) -> Result<Certificate, RegistryError> {
+    let data = std::fs::read(path).map_err(|e| {
+        RegistryError::Setup(format!(
+            "cannot read the CA certificate {} (for {registry}): {e}; fix `ca-file` or \
+             SSL_CERT_FILE",
+            path.display()
+        ))
+    })?;
+    if reqwest::Certificate::from_pem_bundle(&data).map_or(true, |v| v.is_empty()) {
+        return Err(RegistryError::Setup(format!(
+            "{} (CA certificate for {registry}) holds no PEM certificate; fix `ca-file` or \
+             SSL_CERT_FILE",
+            path.display()
+        )));
+    }
+    Ok(Certificate {
+        encoding: CertificateEncoding::Pem,
+        data,
+    })
+}

@@ -1,0 +1,250 @@
+//! `cargo xtask demo`: the README's first command. A round trip of `examples/hello.wasm`
+//! through a local registry with the release `wasm` binary, each command shown as it runs.
+//!
+//! What must stay true: the demo never reads or writes the user's own configuration or
+//! credentials. Every `wasm` command runs with `HOME`, the XDG directories and `DOCKER_CONFIG`
+//! in a temporary sandbox, and without the user's `WASM_*` and `REGISTRY_AUTH_FILE` variables.
+//! The registry is plain HTTP on 127.0.0.1, so this also assumes `wasm` talks plain HTTP to a
+//! loopback registry without being told.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+use sha2::{Digest as _, Sha256};
+
+use crate::registry::LocalRegistry;
+use crate::{cmd, deps, interrupt};
+
+/// The component the demo pushes, relative to the workspace root.
+const EXAMPLE: &str = "examples/hello.wasm";
+
+/// How many lines of the registry's log to show when a `wasm` command fails.
+const LOG_LINES: usize = 20;
+
+/// Runs the demo.
+///
+/// # Errors
+///
+/// When a step fails; the error names it.
+pub(crate) fn run() -> Result<()> {
+    interrupt::install()?;
+    let root = cmd::workspace_root();
+    let example = root.join(EXAMPLE);
+    if !example.is_file() {
+        bail!(
+            "{} is missing: the demo pushes that component, so it must be in the repository",
+            example.display()
+        );
+    }
+
+    step("build")?;
+    let wasm = build_wasm()?;
+    step("deps")?;
+    deps::ensure(&[deps::DOCKER_REGISTRY])?;
+    step("registry")?;
+    let registry = LocalRegistry::start().context("could not start the local registry")?;
+    let addr = registry.addr();
+    println!("registry: http://{addr}");
+
+    let sandbox = Sandbox::new()?;
+    let reference = format!("{addr}/demo/hello:1.0.0");
+    let pulled = sandbox.dir().join("hello.wasm");
+    let wasm_step = |name: &str, args: &[&std::ffi::OsStr]| -> Result<()> {
+        step(name)?;
+        let mut command = sandbox.command(&wasm);
+        command.args(args);
+        cmd::run(&mut command).map_err(|err| {
+            if let Some(tail) = registry.log_tail(LOG_LINES) {
+                eprintln!("registry log (last {LOG_LINES} lines):\n{tail}");
+            }
+            err.context(format!("demo step `{name}` failed"))
+        })
+    };
+
+    wasm_step("push", &["push".as_ref(), reference.as_ref(), EXAMPLE.as_ref()])?;
+    wasm_step(
+        "pull",
+        &["pull".as_ref(), reference.as_ref(), "-o".as_ref(), pulled.as_ref()],
+    )?;
+    step("compare")?;
+    compare(&example, &pulled).context("demo step `compare` failed")?;
+    wasm_step("inspect", &["inspect".as_ref(), reference.as_ref()])?;
+    let repository = format!("{addr}/demo/hello");
+    wasm_step("tags", &["tags".as_ref(), repository.as_ref()])?;
+    wasm_step("self config", &["self".as_ref(), "config".as_ref()])?;
+
+    println!("==> done: stopping the registry");
+    drop(registry);
+    Ok(())
+}
+
+/// Announces a step, or stops the demo if Ctrl-C came in between.
+fn step(name: &str) -> Result<()> {
+    if interrupt::requested() {
+        bail!("interrupted before step `{name}`");
+    }
+    println!("==> {name}");
+    Ok(())
+}
+
+/// `cargo build --release -p wasm-cli`, then the path of the binary it made.
+fn build_wasm() -> Result<PathBuf> {
+    let target_dir = target_dir()?;
+    let mut build = cmd::cargo();
+    build.args(["build", "--release", "-p", "wasm-cli"]);
+    // Absolute, because the build runs from the workspace root and not from our directory.
+    if env::var_os("CARGO_TARGET_DIR").is_some() {
+        build.env("CARGO_TARGET_DIR", &target_dir);
+    }
+    cmd::run(&mut build).context("demo step `build` failed")?;
+    let wasm = target_dir
+        .join("release")
+        .join(format!("wasm{}", env::consts::EXE_SUFFIX));
+    if !wasm.is_file() {
+        bail!(
+            "the build succeeded but {} is not there (a `build.target-dir` in a cargo config? \
+             set CARGO_TARGET_DIR instead)",
+            wasm.display()
+        );
+    }
+    println!("using {}", wasm.display());
+    Ok(wasm)
+}
+
+/// `$CARGO_TARGET_DIR` made absolute (cargo reads a relative one from the current directory),
+/// or the workspace's `target/`.
+fn target_dir() -> Result<PathBuf> {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            std::path::absolute(&dir).context("could not resolve CARGO_TARGET_DIR")
+        }
+        _ => Ok(cmd::workspace_root().join("target")),
+    }
+}
+
+/// Checks that the pulled file is the pushed one, byte for byte, and says so.
+fn compare(pushed: &Path, pulled: &Path) -> Result<()> {
+    let original = fs::read(pushed).with_context(|| format!("could not read {}", pushed.display()))?;
+    let copy = fs::read(pulled).with_context(|| format!("could not read {}", pulled.display()))?;
+    let (original_digest, copy_digest) = (sha256(&original), sha256(&copy));
+    if original != copy {
+        bail!(
+            "the pulled file differs from {EXAMPLE}: {} bytes, sha256:{copy_digest} \
+             instead of {} bytes, sha256:{original_digest}",
+            copy.len(),
+            original.len()
+        );
+    }
+    println!("identical: {} bytes, sha256:{original_digest}", original.len());
+    Ok(())
+}
+
+/// Lowercase hex SHA-256.
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A throwaway home for the `wasm` commands, removed when dropped.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// Creates the directory and the homes below it.
+    fn new() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("wasm-demo-")
+            .tempdir()
+            .context("could not create the demo's sandbox directory")?;
+        let sandbox = Self { dir };
+        for (_, path) in sandbox.env() {
+            fs::create_dir_all(&path)
+                .with_context(|| format!("could not create {}", path.display()))?;
+        }
+        Ok(sandbox)
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The variables that point every configuration, cache and credential lookup into the
+    /// sandbox (Docker's, podman's via `XDG_RUNTIME_DIR`, and the XDG base directories).
+    fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        let dir = self.dir();
+        vec![
+            ("HOME", dir.join("home")),
+            ("XDG_CONFIG_HOME", dir.join("config")),
+            ("XDG_CACHE_HOME", dir.join("cache")),
+            ("XDG_DATA_HOME", dir.join("data")),
+            ("XDG_STATE_HOME", dir.join("state")),
+            ("XDG_RUNTIME_DIR", dir.join("run")),
+            ("DOCKER_CONFIG", dir.join("docker")),
+        ]
+    }
+
+    /// `program` set to run inside the sandbox, from the workspace root.
+    fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(cmd::workspace_root());
+        for (key, _) in env::vars_os() {
+            if is_user_setting(&key) {
+                command.env_remove(key);
+            }
+        }
+        command.envs(self.env());
+        command
+    }
+}
+
+/// Whether an inherited variable could point `wasm` at the user's own configuration.
+fn is_user_setting(key: &OsString) -> bool {
+    let key = key.to_string_lossy();
+    key.starts_with("WASM_") || key == "REGISTRY_AUTH_FILE"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_is_lowercase_hex() {
+        assert_eq!(
+            sha256(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn compare_names_both_digests_on_a_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"one").unwrap();
+        fs::write(&b, b"one").unwrap();
+        compare(&a, &b).unwrap();
+        fs::write(&b, b"two!").unwrap();
+        let err = compare(&a, &b).unwrap_err().to_string();
+        assert!(err.contains("4 bytes") && err.contains("3 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_sandbox_hides_the_users_settings() {
+        assert!(is_user_setting(&"WASM_CONFIG".into()));
+        assert!(is_user_setting(&"REGISTRY_AUTH_FILE".into()));
+        assert!(!is_user_setting(&"PATH".into()));
+        let sandbox = Sandbox::new().unwrap();
+        let command = sandbox.command(Path::new("wasm"));
+        let home = command
+            .get_envs()
+            .find(|(key, _)| *key == "HOME")
+            .and_then(|(_, value)| value);
+        assert_eq!(home, Some(sandbox.dir().join("home").as_os_str()));
+    }
+}
