@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 
 use crate::{cmd, deps};
 
@@ -86,7 +86,10 @@ fn summary(outcomes: &[(&str, bool, Duration)], total: Duration) -> String {
         .chain(["total".len()])
         .max()
         .unwrap_or(0);
-    let mut table = format!("==> summary\n{:width$}  {:6}  {:>9}\n", "step", "result", "time");
+    let mut table = format!(
+        "==> summary\n{:width$}  {:6}  {:>9}\n",
+        "step", "result", "time"
+    );
     for (name, ok, elapsed) in outcomes {
         let result = if *ok { "ok" } else { "FAILED" };
         table += &format!("{name:width$}  {result:6}  {:>9}\n", seconds(*elapsed));
@@ -128,21 +131,24 @@ fn clippy() -> Result<()> {
 /// The tests: nextest when it is installed, `cargo test` otherwise.
 ///
 /// Both run with `--no-fail-fast`: a CI log should list every failing test, not the first.
-/// nextest does not run doctests, so they run first with `cargo test --doc`; nextest goes last
-/// so its summary closes the test output.
+/// nextest does not run doctests, so `cargo test --doc` runs them first; nextest runs even when
+/// they fail, and last, so that its summary closes the test output.
 fn test() -> Result<()> {
-    if cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
-        cmd::run(cmd::cargo().args(["test", "--workspace", "--locked", "--doc"]))?;
-        cmd::run(cmd::cargo().args([
-            "nextest",
-            "run",
-            "--workspace",
-            "--locked",
-            "--no-fail-fast",
-        ]))
-    } else {
+    if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
         println!("cargo-nextest is not installed: running `cargo test`");
-        cmd::run(cmd::cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]))
+        return cmd::run(cmd::cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]));
+    }
+    let doctests = cmd::run(cmd::cargo().args(["test", "--workspace", "--locked", "--doc"]));
+    let tests = cmd::run(cmd::cargo().args([
+        "nextest",
+        "run",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+    ]));
+    match (doctests, tests) {
+        (Ok(()), result) | (result, Ok(())) => result,
+        (Err(doctests), Err(tests)) => Err(anyhow!("{doctests:#}; {tests:#}")),
     }
 }
 
@@ -152,12 +158,17 @@ fn ensure_component(component: &str, subcommand: &str) -> Result<()> {
         return Ok(());
     }
     println!("`cargo {subcommand}` is not available: adding the {component} component");
-    let added = cmd::run(std::process::Command::new("rustup").args(["component", "add", component]));
+    let added =
+        cmd::run(std::process::Command::new("rustup").args(["component", "add", component]));
     if let Err(err) = added {
-        bail!("`cargo {subcommand}` is not available and `rustup component add {component}` failed: {err:#}");
+        bail!(
+            "`cargo {subcommand}` is not available and `rustup component add {component}` failed: {err:#}"
+        );
     }
     if !cmd::succeeds(cmd::cargo().args([subcommand, "--version"])) {
-        bail!("`cargo {subcommand}` is still not available after `rustup component add {component}`");
+        bail!(
+            "`cargo {subcommand}` is still not available after `rustup component add {component}`"
+        );
     }
     Ok(())
 }

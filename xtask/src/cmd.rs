@@ -145,6 +145,8 @@ mod tests {
     #[test]
     fn missing_program_is_an_error_not_a_panic() {
         assert!(run(&mut Command::new("/nonexistent/xtask-test-program")).is_err());
-        assert!(!succeeds(&mut Command::new("/nonexistent/xtask-test-program")));
+        assert!(!succeeds(&mut Command::new(
+            "/nonexistent/xtask-test-program"
+        )));
     }
 }

@@ -8,7 +8,7 @@
 //! loopback registry without being told.
 
 use std::env;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,35 +51,46 @@ pub(crate) fn run() -> Result<()> {
     println!("registry: http://{addr}");
 
     let sandbox = Sandbox::new()?;
+    let demo = Demo {
+        wasm: &wasm,
+        sandbox: &sandbox,
+        registry: &registry,
+    };
     let reference = format!("{addr}/demo/hello:1.0.0");
     let pulled = sandbox.dir().join("hello.wasm");
-    let wasm_step = |name: &str, args: &[&std::ffi::OsStr]| -> Result<()> {
-        step(name)?;
-        let mut command = sandbox.command(&wasm);
-        command.args(args);
-        cmd::run(&mut command).map_err(|err| {
-            if let Some(tail) = registry.log_tail(LOG_LINES) {
-                eprintln!("registry log (last {LOG_LINES} lines):\n{tail}");
-            }
-            err.context(format!("demo step `{name}` failed"))
-        })
-    };
-
-    wasm_step("push", &["push".as_ref(), reference.as_ref(), EXAMPLE.as_ref()])?;
-    wasm_step(
-        "pull",
-        &["pull".as_ref(), reference.as_ref(), "-o".as_ref(), pulled.as_ref()],
-    )?;
+    demo.wasm("push", &[&"push", &reference, &EXAMPLE])?;
+    demo.wasm("pull", &[&"pull", &reference, &"-o", &pulled])?;
     step("compare")?;
     compare(&example, &pulled).context("demo step `compare` failed")?;
-    wasm_step("inspect", &["inspect".as_ref(), reference.as_ref()])?;
-    let repository = format!("{addr}/demo/hello");
-    wasm_step("tags", &["tags".as_ref(), repository.as_ref()])?;
-    wasm_step("self config", &["self".as_ref(), "config".as_ref()])?;
+    demo.wasm("inspect", &[&"inspect", &reference])?;
+    demo.wasm("tags", &[&"tags", &format!("{addr}/demo/hello")])?;
+    demo.wasm("self config", &[&"self", &"config"])?;
 
     println!("==> done: stopping the registry");
     drop(registry);
     Ok(())
+}
+
+/// What the `wasm` steps share.
+struct Demo<'a> {
+    wasm: &'a Path,
+    sandbox: &'a Sandbox,
+    registry: &'a LocalRegistry,
+}
+
+impl Demo<'_> {
+    /// Runs `wasm ARGS` in the sandbox as the step `name`; on failure shows the registry's log.
+    fn wasm(&self, name: &str, args: &[&dyn AsRef<OsStr>]) -> Result<()> {
+        step(name)?;
+        let mut command = self.sandbox.command(self.wasm);
+        command.args(args.iter().map(|arg| arg.as_ref()));
+        cmd::run(&mut command).map_err(|err| {
+            if let Some(tail) = self.registry.log_tail(LOG_LINES) {
+                eprintln!("registry log (last {LOG_LINES} lines):\n{tail}");
+            }
+            err.context(format!("demo step `{name}` failed"))
+        })
+    }
 }
 
 /// Announces a step, or stops the demo if Ctrl-C came in between.
@@ -128,7 +139,8 @@ fn target_dir() -> Result<PathBuf> {
 
 /// Checks that the pulled file is the pushed one, byte for byte, and says so.
 fn compare(pushed: &Path, pulled: &Path) -> Result<()> {
-    let original = fs::read(pushed).with_context(|| format!("could not read {}", pushed.display()))?;
+    let original =
+        fs::read(pushed).with_context(|| format!("could not read {}", pushed.display()))?;
     let copy = fs::read(pulled).with_context(|| format!("could not read {}", pulled.display()))?;
     let (original_digest, copy_digest) = (sha256(&original), sha256(&copy));
     if original != copy {
@@ -139,7 +151,10 @@ fn compare(pushed: &Path, pulled: &Path) -> Result<()> {
             original.len()
         );
     }
-    println!("identical: {} bytes, sha256:{original_digest}", original.len());
+    println!(
+        "identical: {} bytes, sha256:{original_digest}",
+        original.len()
+    );
     Ok(())
 }
 
@@ -171,6 +186,7 @@ impl Sandbox {
         Ok(sandbox)
     }
 
+    /// The sandbox's root, where the pulled file goes too.
     fn dir(&self) -> &Path {
         self.dir.path()
     }

@@ -68,9 +68,8 @@ impl Package {
         if self.program.contains('/') {
             return Path::new(self.program).is_file();
         }
-        env::var_os("PATH").is_some_and(|path| {
-            env::split_paths(&path).any(|dir| dir.join(self.program).is_file())
-        })
+        env::var_os("PATH")
+            .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(self.program).is_file()))
     }
 }
 
@@ -89,7 +88,10 @@ pub(crate) fn ensure(packages: &[Package]) -> Result<()> {
         println!("all present: {}", names.join(", "));
         return Ok(());
     }
-    let names = absent.iter().map(|package| package.name).collect::<Vec<_>>();
+    let names = absent
+        .iter()
+        .map(|package| package.name)
+        .collect::<Vec<_>>();
     let names = names.join(" ");
     if !is_root() {
         bail!(
@@ -138,7 +140,7 @@ fn apt_get() -> Command {
 
 /// Whether this process runs as root, by `id -u`; if that fails, assume not.
 fn is_root() -> bool {
-    cmd::output(&mut Command::new("id").arg("-u")).is_ok_and(|uid| uid == "0")
+    cmd::output(Command::new("id").arg("-u")).is_ok_and(|uid| uid == "0")
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ impl LocalRegistry {
     /// installed, or it exits or does not answer within 20 s; the error carries the end of its
     /// log when that went to a file.
     pub(crate) fn start_with(options: Options) -> Result<Self> {
-        let (temp, dir) = match &options.dir {
+        let (mut temp, dir) = match &options.dir {
             Some(dir) => {
                 fs::create_dir_all(dir)
                     .with_context(|| format!("could not create {}", dir.display()))?;
@@ -120,7 +120,6 @@ impl LocalRegistry {
             TcpListener::bind((Ipv4Addr::LOCALHOST, port))
                 .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
         }
-        let mut temp = temp;
         let mut attempt = 1;
         loop {
             let port = match fixed {
@@ -145,7 +144,8 @@ impl LocalRegistry {
         }
     }
 
-    /// Writes the configuration for `port`, starts the process and waits until it answers.
+    /// Starts the process on `port` and waits until it answers; on failure, stops it and hands
+    /// the temporary directory back.
     fn spawn(
         temp: Option<TempDir>,
         dir: PathBuf,
@@ -153,41 +153,7 @@ impl LocalRegistry {
         log: Log,
     ) -> Result<Self, StartFailure> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let prepared = (|| {
-            let config = dir.join("config.yml");
-            let yaml = config_yaml(addr, &dir.join("storage"))?;
-            fs::write(&config, yaml)
-                .with_context(|| format!("could not write {}", config.display()))?;
-            let mut cmd = Command::new("docker-registry");
-            cmd.arg("serve").arg(&config).stdin(Stdio::null());
-            // Any REGISTRY_* variable overrides the file (NOTES.md): the user's must not move
-            // this registry to another port or storage.
-            for (key, _) in env::vars_os() {
-                if key.to_string_lossy().starts_with("REGISTRY_") {
-                    cmd.env_remove(key);
-                }
-            }
-            let log_path = match log {
-                Log::Inherit => None,
-                Log::File => {
-                    let path = dir.join("registry.log");
-                    let file = File::create(&path)
-                        .with_context(|| format!("could not create {}", path.display()))?;
-                    cmd.stdout(file.try_clone()?).stderr(file);
-                    Some(path)
-                }
-            };
-            let child = cmd.spawn().with_context(|| {
-                format!(
-                    "could not start `docker-registry serve {}`: is the {} package installed? \
-                     (`cargo xtask deps` installs it)",
-                    config.display(),
-                    deps::DOCKER_REGISTRY.name(),
-                )
-            })?;
-            Ok((child, log_path))
-        })();
-        let (child, log_path) = match prepared {
+        let (child, log_path) = match launch(&dir, addr, log) {
             Ok(started) => started,
             Err(error) => {
                 return Err(StartFailure {
@@ -222,7 +188,6 @@ impl LocalRegistry {
     /// Polls `GET /v2/` until it answers 200, the process exits, or [`READY_TIMEOUT`] passes.
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let mut last = String::from("no answer");
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
@@ -231,11 +196,11 @@ impl LocalRegistry {
                     self.log_excerpt()
                 );
             }
-            match http_status(self.addr, "/v2/") {
+            let last = match http_status(self.addr, "/v2/") {
                 Ok(200) => return Ok(()),
-                Ok(code) => last = format!("GET /v2/ answered {code}"),
-                Err(err) => last = err.to_string(),
-            }
+                Ok(code) => format!("it answered {code}"),
+                Err(err) => err.to_string(),
+            };
             if interrupt::requested() {
                 bail!("interrupted while the registry was starting");
             }
@@ -343,7 +308,10 @@ pub(crate) fn serve(port: Option<u16>, dir: Option<PathBuf>) -> Result<()> {
         "kept"
     };
     println!("registry: http://{host} (plain HTTP, no auth)");
-    println!("storage:  {} ({kept})", registry.dir().join("storage").display());
+    println!(
+        "storage:  {} ({kept})",
+        registry.dir().join("storage").display()
+    );
     println!("config:   {}", registry.dir().join("config.yml").display());
     println!("try:      wasm push {host}/demo/hello:1.0.0 examples/hello.wasm");
     println!("press Ctrl-C to stop");
@@ -363,6 +331,42 @@ pub(crate) fn serve(port: Option<u16>, dir: Option<PathBuf>) -> Result<()> {
     println!("stopping the registry");
     drop(registry);
     Ok(())
+}
+
+/// Writes the configuration for `addr` into `dir` and starts `docker-registry` on it, its output
+/// going where `log` says; returns the process and the log file, if any.
+fn launch(dir: &Path, addr: SocketAddr, log: Log) -> Result<(Child, Option<PathBuf>)> {
+    let config = dir.join("config.yml");
+    let yaml = config_yaml(addr, &dir.join("storage"))?;
+    fs::write(&config, yaml).with_context(|| format!("could not write {}", config.display()))?;
+    let mut cmd = Command::new("docker-registry");
+    cmd.arg("serve").arg(&config).stdin(Stdio::null());
+    // Any REGISTRY_* variable overrides the file (NOTES.md): the user's must not move this
+    // registry to another port or storage.
+    for (key, _) in env::vars_os() {
+        if key.to_string_lossy().starts_with("REGISTRY_") {
+            cmd.env_remove(key);
+        }
+    }
+    let log_path = match log {
+        Log::Inherit => None,
+        Log::File => {
+            let path = dir.join("registry.log");
+            let file = File::create(&path)
+                .with_context(|| format!("could not create {}", path.display()))?;
+            cmd.stdout(file.try_clone()?).stderr(file);
+            Some(path)
+        }
+    };
+    let child = cmd.spawn().with_context(|| {
+        format!(
+            "could not start `docker-registry serve {}`: is the {} package installed? \
+             (`cargo xtask deps` installs it)",
+            config.display(),
+            deps::DOCKER_REGISTRY.name(),
+        )
+    })?;
+    Ok((child, log_path))
 }
 
 /// A port on 127.0.0.1 that is free right now.
@@ -477,7 +481,10 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(parse_status(b"HTTP/1.1 200 OK\r\nContent-Length: 2"), Some(200));
+        assert_eq!(
+            parse_status(b"HTTP/1.1 200 OK\r\nContent-Length: 2"),
+            Some(200)
+        );
         assert_eq!(parse_status(b"HTTP/1.0 401 Unauthorized\r\n"), Some(401));
         assert_eq!(parse_status(b"HTTP/1.1 2000 OK\r\n"), None);
         assert_eq!(parse_status(b"SSH-2.0-OpenSSH\r\n"), None);
@@ -488,5 +495,45 @@ mod tests {
     fn a_closed_port_is_an_error() {
         let port = free_port().unwrap();
         assert!(http_status(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), "/v2/").is_err());
+    }
+
+    /// Needs `docker-registry` (`cargo xtask deps`), as the end-to-end tests do.
+    #[test]
+    fn starts_answers_and_stops() {
+        let registry = LocalRegistry::start().unwrap();
+        let (addr, dir) = (registry.addr(), registry.dir().to_path_buf());
+        assert_eq!(http_status(addr, "/v2/").unwrap(), 200);
+        assert!(dir.join("config.yml").is_file());
+        drop(registry);
+        assert!(
+            !dir.exists(),
+            "the temporary directory outlived the registry"
+        );
+        assert!(
+            http_status(addr, "/v2/").is_err(),
+            "the registry outlived its handle"
+        );
+    }
+
+    #[test]
+    fn a_given_dir_is_kept_and_a_taken_port_refused() {
+        let kept = tempfile::tempdir().unwrap();
+        let options = Options {
+            dir: Some(kept.path().join("r")),
+            ..Options::default()
+        };
+        let registry = LocalRegistry::start_with(options).unwrap();
+        let taken = Options {
+            port: Some(registry.addr().port()),
+            ..Options::default()
+        };
+        let err = LocalRegistry::start_with(taken).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot listen on 127.0.0.1:"),
+            "{err:#}"
+        );
+        drop(registry);
+        assert!(kept.path().join("r/config.yml").is_file());
+        assert!(kept.path().join("r/registry.log").is_file());
     }
 }

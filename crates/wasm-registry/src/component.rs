@@ -82,7 +82,7 @@ pub enum ComponentError {
         /// wasmparser's message.
         message: String,
         /// Where, in bytes from the start of the file.
-        offset: usize,
+        offset: u64,
     },
 }
 
@@ -157,12 +157,14 @@ pub fn check_reader(mut reader: impl Read, name: &str) -> Result<WasmFile, Compo
                     match &payload {
                         Payload::ComponentImportSection(section) => {
                             for import in section.clone() {
-                                imports.push(import.map_err(invalid)?.name.full_name().into_owned());
+                                imports
+                                    .push(import.map_err(invalid)?.name.full_name().into_owned());
                             }
                         }
                         Payload::ComponentExportSection(section) => {
                             for export in section.clone() {
-                                exports.push(export.map_err(invalid)?.name.full_name().into_owned());
+                                exports
+                                    .push(export.map_err(invalid)?.name.full_name().into_owned());
                             }
                         }
                         _ => {}
@@ -204,7 +206,7 @@ pub fn check_reader(mut reader: impl Read, name: &str) -> Result<WasmFile, Compo
         return Err(ComponentError::Invalid {
             path: name.to_string(),
             message: "unexpected data after the end of the binary".into(),
-            offset: end,
+            offset: end as u64,
         });
     }
     let digest = format!("sha256:{}", hex(&hasher.finalize()));
@@ -245,10 +247,12 @@ fn fill(
 /// Lower-case hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// `sha256:...` of a byte slice.
@@ -289,7 +293,11 @@ mod tests {
             matches!(&e, ComponentError::Invalid { offset, .. } if *offset > 0),
             "{e}"
         );
-        assert!(e.to_string().starts_with("t.wasm is not valid WebAssembly: "), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.wasm is not valid WebAssembly: "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -307,11 +315,13 @@ mod tests {
             }
         }
         // type section with one func type () -> (), func section, code section with one body.
-        let module: &[u8] = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x04\x01\x02\0\x0b";
+        let module: &[u8] =
+            b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x04\x01\x02\0\x0b";
         let m = check_reader(OneByte(module), "m.wasm").unwrap();
         assert_eq!(m.size, module.len() as u64);
         // The same module with a body that does not validate (`i32.add` on an empty stack).
-        let bad: &[u8] = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x05\x01\x03\0\x6a\x0b";
+        let bad: &[u8] =
+            b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x05\x01\x03\0\x6a\x0b";
         let e = check_reader(OneByte(bad), "b.wasm").unwrap_err();
         assert!(e.to_string().contains("type mismatch"), "{e}");
     }

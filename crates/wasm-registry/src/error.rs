@@ -116,7 +116,9 @@ pub enum RegistryError {
         registry: String,
     },
     /// The host name does not resolve.
-    #[error("cannot resolve the host of {registry}: check the registry's spelling and your DNS/network")]
+    #[error(
+        "cannot resolve the host of {registry}: check the registry's spelling and your DNS/network"
+    )]
     Dns {
         /// The registry.
         registry: String,
@@ -353,13 +355,13 @@ impl Ctx<'_> {
                     problem: format!("HTTP {code}: {}", error_text(&message)),
                 },
             },
-            E::RequestError(e) => classify_reqwest(self.registry, &e).unwrap_or_else(|| {
-                RegistryError::Request {
+            E::RequestError(e) => {
+                classify_reqwest(self.registry, &e).unwrap_or_else(|| RegistryError::Request {
                     registry: self.registry.to_string(),
                     action: format!("{} {}", self.action.verb(), self.repository),
                     source: Box::new(e),
-                }
-            }),
+                })
+            }
             E::DigestError(e) => RegistryError::Protocol {
                 registry: self.registry.to_string(),
                 problem: format!("content does not match its digest: {e}"),

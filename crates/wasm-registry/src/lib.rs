@@ -21,8 +21,7 @@ mod transport;
 
 pub use component::{ComponentError, WasmFile, WasmKind, check_file};
 pub use credentials::{
-    ChainError, Credential, CredentialChain, Outcome, Resolution, SourceKind, Step,
-    StoreLocations,
+    ChainError, Credential, CredentialChain, Outcome, Resolution, SourceKind, Step, StoreLocations,
 };
 pub use error::{Action, RegistryError};
 pub use progress::{NoProgress, Progress};

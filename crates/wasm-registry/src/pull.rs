@@ -90,12 +90,11 @@ pub(crate) async fn fetch_manifest(
         reference: reference.to_string(),
         problem,
     };
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        RegistryError::Protocol {
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
             registry: session.registry.clone(),
             problem: format!("the manifest of {reference} is not valid JSON: {e}"),
-        }
-    })?;
+        })?;
     let media_type = value
         .get("mediaType")
         .and_then(|v| v.as_str())
@@ -107,12 +106,11 @@ pub(crate) async fn fetch_manifest(
             "it is an image index (a multi-platform image), not a single Wasm artifact".into(),
         ));
     }
-    let manifest: OciImageManifest = serde_json::from_value(value).map_err(|e| {
-        RegistryError::Protocol {
+    let manifest: OciImageManifest =
+        serde_json::from_value(value).map_err(|e| RegistryError::Protocol {
             registry: session.registry.clone(),
             problem: format!("the manifest of {reference} is not an OCI image manifest: {e}"),
-        }
-    })?;
+        })?;
     if manifest.config.media_type != WASM_MANIFEST_CONFIG_MEDIA_TYPE {
         return Err(not_wasm(format!(
             "its config has media type `{}`, expected `{WASM_MANIFEST_CONFIG_MEDIA_TYPE}` (is it a \
@@ -136,9 +134,11 @@ pub(crate) async fn fetch_manifest(
             )));
         }
     };
-    crate::reference::validate_digest(&layer.digest).map_err(|problem| RegistryError::Protocol {
-        registry: session.registry.clone(),
-        problem: format!("the layer of {reference}: {problem}"),
+    crate::reference::validate_digest(&layer.digest).map_err(|problem| {
+        RegistryError::Protocol {
+            registry: session.registry.clone(),
+            problem: format!("the layer of {reference}: {problem}"),
+        }
     })?;
     if layer.size < 0 {
         return Err(RegistryError::Protocol {
@@ -242,8 +242,12 @@ pub async fn pull(
             ),
         });
     }
-    out.flush().await.map_err(io_err("cannot write", temp.path()))?;
-    out.sync_all().await.map_err(io_err("cannot write", temp.path()))?;
+    out.flush()
+        .await
+        .map_err(io_err("cannot write", temp.path()))?;
+    out.sync_all()
+        .await
+        .map_err(io_err("cannot write", temp.path()))?;
     drop(out);
     // tempfile creates files readable by the owner only; a pulled component is an ordinary file.
     #[cfg(unix)]
@@ -252,12 +256,11 @@ pub async fn pull(
         std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))
             .map_err(io_err("cannot set permissions of", temp.path()))?;
     }
-    temp.persist(&target)
-        .map_err(|e| RegistryError::Io {
-            what: "cannot move the download into place at",
-            path: target.clone(),
-            source: e.error,
-        })?;
+    temp.persist(&target).map_err(|e| RegistryError::Io {
+        what: "cannot move the download into place at",
+        path: target.clone(),
+        source: e.error,
+    })?;
     Ok(PullOutcome {
         reference: reference.to_string(),
         digest: wasm.digest,

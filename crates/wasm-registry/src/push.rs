@@ -70,7 +70,9 @@ pub async fn push(
 
     let created = now_rfc3339();
     let config = oci_wasm::WasmConfig {
-        created: created.parse().map_err(|_| RegistryError::Setup("clock".into()))?,
+        created: created
+            .parse()
+            .map_err(|_| RegistryError::Setup("clock".into()))?,
         author: None,
         architecture: oci_wasm::WASM_ARCHITECTURE.to_string(),
         os: file.kind.os().to_string(),
@@ -128,19 +130,20 @@ pub async fn push(
         skipped_blobs += 1;
     } else {
         progress.begin("uploading", file.size);
-        let reader = tokio::fs::File::open(path).await.map_err(|source| RegistryError::Io {
-            what: "cannot open",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let reader = tokio::fs::File::open(path)
+            .await
+            .map_err(|source| RegistryError::Io {
+                what: "cannot open",
+                path: path.to_path_buf(),
+                source,
+            })?;
         let progress_in_stream = progress.clone();
-        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).map(
-            move |chunk| {
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).map(move |chunk| {
                 chunk
                     .inspect(|b| progress_in_stream.advance(b.len() as u64))
                     .map_err(oci_client::errors::OciDistributionError::from)
-            },
-        );
+            });
         client
             .push_blob_stream(&image, stream, &file.digest, Some(file.size))
             .await

@@ -181,7 +181,14 @@ mod tests {
     #[test]
     fn tags_sort_by_version_then_name() {
         let mut tags: Vec<String> = [
-            "latest", "1.10.0", "1.2.0", "v1.2.0-rc.2", "1.2.0-rc.10", "0.9", "main", "2",
+            "latest",
+            "1.10.0",
+            "1.2.0",
+            "v1.2.0-rc.2",
+            "1.2.0-rc.10",
+            "0.9",
+            "main",
+            "2",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -189,7 +196,16 @@ mod tests {
         super::sort_tags(&mut tags);
         assert_eq!(
             tags,
-            ["0.9", "v1.2.0-rc.2", "1.2.0-rc.10", "1.2.0", "1.10.0", "2", "latest", "main"]
+            [
+                "0.9",
+                "v1.2.0-rc.2",
+                "1.2.0-rc.10",
+                "1.2.0",
+                "1.10.0",
+                "2",
+                "latest",
+                "main"
+            ]
         );
     }
 }

@@ -439,17 +439,50 @@ mod tests {
     #[test]
     fn bad_references_say_what_to_fix() {
         let cases = [
-            ("", "invalid reference ``: it is empty; write `[REGISTRY/]REPOSITORY[:TAG|@DIGEST]`, e.g. `ghcr.io/org/app:1.0`"),
-            ("https://ghcr.io/a", "invalid reference `https://ghcr.io/a`: a reference has no scheme; drop the `http://` or `https://` prefix"),
-            ("ghcr.io/Org/App", "invalid reference `ghcr.io/Org/App`: repository names must be lowercase: write `org/app`"),
-            ("ghcr.io/a:b:c", "invalid reference `ghcr.io/a:b:c`: `ghcr.io/a:b` is not a valid registry host"),
-            ("ghcr.io/a:-x", "invalid reference `ghcr.io/a:-x`: `-x` is not a valid tag: up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"),
-            ("ghcr.io/a@md5:00", "invalid reference `ghcr.io/a@md5:00`: digest algorithm `md5` is not supported: use `sha256` or `sha512`"),
-            ("ghcr.io/a@sha256:00", "invalid reference `ghcr.io/a@sha256:00`: `sha256:00` is not a valid sha256 digest: expected 64 lowercase hex digits"),
-            ("ghcr.io/", "invalid reference `ghcr.io/`: the repository is missing; write `REGISTRY/REPOSITORY[:TAG]`"),
-            ("ghcr.io/a//b", "invalid reference `ghcr.io/a//b`: the repository has an empty path segment (`//` or a trailing `/`)"),
-            ("localhost:0/a", "invalid reference `localhost:0/a`: `localhost:0` has an invalid port; write `HOST:PORT` with a port from 1 to 65535"),
-            ("ghcr.io/a_-b", "invalid reference `ghcr.io/a_-b`: `a_-b` is not a valid repository segment: use lowercase letters, digits, and `.`, `_`, `__` or `-` between them"),
+            (
+                "",
+                "invalid reference ``: it is empty; write `[REGISTRY/]REPOSITORY[:TAG|@DIGEST]`, e.g. `ghcr.io/org/app:1.0`",
+            ),
+            (
+                "https://ghcr.io/a",
+                "invalid reference `https://ghcr.io/a`: a reference has no scheme; drop the `http://` or `https://` prefix",
+            ),
+            (
+                "ghcr.io/Org/App",
+                "invalid reference `ghcr.io/Org/App`: repository names must be lowercase: write `org/app`",
+            ),
+            (
+                "ghcr.io/a:b:c",
+                "invalid reference `ghcr.io/a:b:c`: `ghcr.io/a:b` is not a valid registry host",
+            ),
+            (
+                "ghcr.io/a:-x",
+                "invalid reference `ghcr.io/a:-x`: `-x` is not a valid tag: up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+            ),
+            (
+                "ghcr.io/a@md5:00",
+                "invalid reference `ghcr.io/a@md5:00`: digest algorithm `md5` is not supported: use `sha256` or `sha512`",
+            ),
+            (
+                "ghcr.io/a@sha256:00",
+                "invalid reference `ghcr.io/a@sha256:00`: `sha256:00` is not a valid sha256 digest: expected 64 lowercase hex digits",
+            ),
+            (
+                "ghcr.io/",
+                "invalid reference `ghcr.io/`: the repository is missing; write `REGISTRY/REPOSITORY[:TAG]`",
+            ),
+            (
+                "ghcr.io/a//b",
+                "invalid reference `ghcr.io/a//b`: the repository has an empty path segment (`//` or a trailing `/`)",
+            ),
+            (
+                "localhost:0/a",
+                "invalid reference `localhost:0/a`: `localhost:0` has an invalid port; write `HOST:PORT` with a port from 1 to 65535",
+            ),
+            (
+                "ghcr.io/a_-b",
+                "invalid reference `ghcr.io/a_-b`: `a_-b` is not a valid repository segment: use lowercase letters, digits, and `.`, `_`, `__` or `-` between them",
+            ),
         ];
         for (input, message) in cases {
             assert_eq!(

@@ -21,7 +21,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::secrets::RegistryAuth;
 use wasm_config::Protocol;
 
-use crate::credentials::{CredentialChain, Credential, Resolution};
+use crate::credentials::{Credential, CredentialChain, Resolution};
 use crate::error::{Action, Ctx, RegistryError, classify_reqwest};
 use crate::reference::is_loopback;
 
@@ -70,7 +70,12 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn ctx<'a>(&'a self, repository: &'a str, reference: String, action: Action) -> Ctx<'a> {
+    pub(crate) fn ctx<'a>(
+        &'a self,
+        repository: &'a str,
+        reference: String,
+        action: Action,
+    ) -> Ctx<'a> {
         Ctx {
             registry: &self.registry,
             repository,
@@ -159,9 +164,8 @@ impl Transport {
             .await
             .map_err(|e| RegistryError::Setup(format!("credential lookup crashed: {e}")))??;
 
-        let cleartext_ok = scheme == Scheme::Https
-            || is_loopback(registry)
-            || configured == Some(Protocol::Http);
+        let cleartext_ok =
+            scheme == Scheme::Https || is_loopback(registry) || configured == Some(Protocol::Http);
         let (auth, withheld) = match &resolution.credential {
             Credential::Anonymous => (RegistryAuth::Anonymous, false),
             _ if !cleartext_ok => {
@@ -221,7 +225,11 @@ impl Transport {
             },
             Err(_) => Scheme::Https,
         };
-        tracing::debug!(registry, scheme = scheme.as_str(), "probed the scheme of a loopback registry");
+        tracing::debug!(
+            registry,
+            scheme = scheme.as_str(),
+            "probed the scheme of a loopback registry"
+        );
         self.schemes
             .lock()
             .expect("poisoned")

@@ -92,45 +92,50 @@ impl ConfigOpts {
     fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let cwd = std::env::current_dir().context("cannot determine the current directory")?;
         let mut problems = Vec::new();
-        let (config, mut config_files) = match crate::context::load_config(global) {
-            Ok(config) => {
-                let files = config
-                    .files
-                    .iter()
-                    .map(|f| FileReport {
-                        role: f.role.to_string(),
-                        path: f.path.clone(),
-                        present: f.present,
-                        error: None,
-                        summary: None,
-                    })
-                    .collect();
-                (config, files)
-            }
-            Err(e) => {
-                let text = error_chain(e.as_ref());
-                problems.push(text.clone());
-                let mut files = Vec::new();
-                let explicit = global.config.clone();
-                let first = explicit
-                    .clone()
-                    .map(|p| (FileRole::Explicit, p))
-                    .or_else(|| wasm_config::global_config_path().map(|p| (FileRole::Global, p)));
-                files.extend(first);
-                files.push((FileRole::Project, wasm_config::project_config_path(&cwd)));
-                let files = files
-                    .into_iter()
-                    .map(|(role, path)| FileReport {
-                        role: role.to_string(),
-                        present: path.exists(),
-                        error: text.contains(&path.display().to_string()).then(|| text.clone()),
-                        path,
-                        summary: None,
-                    })
-                    .collect();
-                (Config::empty(), files)
-            }
-        };
+        let (config, mut config_files): (Config, Vec<FileReport>) =
+            match crate::context::load_config(global) {
+                Ok(config) => {
+                    let files = config
+                        .files
+                        .iter()
+                        .map(|f| FileReport {
+                            role: f.role.to_string(),
+                            path: f.path.clone(),
+                            present: f.present,
+                            error: None,
+                            summary: None,
+                        })
+                        .collect();
+                    (config, files)
+                }
+                Err(e) => {
+                    let text = error_chain(e.as_ref());
+                    problems.push(text.clone());
+                    let mut files = Vec::new();
+                    let explicit = global.config.clone();
+                    let first = explicit
+                        .clone()
+                        .map(|p| (FileRole::Explicit, p))
+                        .or_else(|| {
+                            wasm_config::global_config_path().map(|p| (FileRole::Global, p))
+                        });
+                    files.extend(first);
+                    files.push((FileRole::Project, wasm_config::project_config_path(&cwd)));
+                    let files = files
+                        .into_iter()
+                        .map(|(role, path)| FileReport {
+                            role: role.to_string(),
+                            present: path.exists(),
+                            error: text
+                                .contains(&path.display().to_string())
+                                .then(|| text.clone()),
+                            path,
+                            summary: None,
+                        })
+                        .collect();
+                    (Config::empty(), files)
+                }
+            };
         for f in &mut config_files {
             if f.present && f.error.is_none() {
                 let n = config
@@ -321,7 +326,9 @@ fn render(report: &Report, no_exec: bool) -> String {
         out.push_str(&format!("  {}  {mark}\n", output::bold(&r.registry)));
         match (&r.error, &r.username) {
             (Some(e), _) => out.push_str(&format!("    error: {e}\n")),
-            (None, Some(u)) => out.push_str(&format!("    credentials: {} (user `{u}`)\n", r.source)),
+            (None, Some(u)) => {
+                out.push_str(&format!("    credentials: {} (user `{u}`)\n", r.source))
+            }
             (None, None) => out.push_str(&format!("    credentials: {}\n", r.source)),
         }
         for step in &r.steps {
@@ -337,7 +344,10 @@ fn render(report: &Report, no_exec: bool) -> String {
     out.push('\n');
     out.push_str(&if report.ok {
         if no_exec {
-            format!("{} (helpers not run: --no-exec)", output::good("configuration is valid"))
+            format!(
+                "{} (helpers not run: --no-exec)",
+                output::good("configuration is valid")
+            )
         } else {
             output::good("all credential sources work")
         }

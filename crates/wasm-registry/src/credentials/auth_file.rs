@@ -244,13 +244,6 @@ pub fn normalize_key(key: &str) -> String {
     }
 }
 
-/// How a key matched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KeyMatch<'a> {
-    /// The key as written in the file.
-    pub(crate) key: &'a str,
-}
-
 /// Finds the entry for `registry` (and, where keys may carry a namespace, `repository`) in a
 /// map keyed by registry spellings.
 ///
@@ -263,7 +256,7 @@ pub(crate) fn find_key<'a, V>(
     registry: &str,
     repository: Option<&str>,
     namespaces: bool,
-) -> Option<(KeyMatch<'a>, &'a V)> {
+) -> Option<(&'a str, &'a V)> {
     if namespaces && let Some(repository) = repository {
         let full = format!("{registry}/{repository}");
         let best = map
@@ -277,17 +270,17 @@ pub(crate) fn find_key<'a, V>(
             })
             .max_by_key(|(len, _, _)| *len);
         if let Some((_, k, v)) = best {
-            return Some((KeyMatch { key: k }, v));
+            return Some((k.as_str(), v));
         }
     }
     for spelling in key_spellings(registry) {
         if let Some((k, v)) = map.get_key_value(&spelling) {
-            return Some((KeyMatch { key: k }, v));
+            return Some((k.as_str(), v));
         }
     }
     map.iter()
         .find(|(k, _)| normalize_key(k) == registry)
-        .map(|(k, v)| (KeyMatch { key: k }, v))
+        .map(|(k, v)| (k.as_str(), v))
 }
 
 #[cfg(test)]
@@ -329,7 +322,7 @@ mod tests {
     fn finds_keys_by_spelling() {
         let m = map(&["https://reg.example.com/v2/", "other.io"]);
         let (k, _) = find_key(&m, "reg.example.com", None, false).unwrap();
-        assert_eq!(k.key, "https://reg.example.com/v2/");
+        assert_eq!(k, "https://reg.example.com/v2/");
         let m = map(&["https://index.docker.io/v1/"]);
         assert!(find_key(&m, "docker.io", None, false).is_some());
         let m = map(&["HTTPS://REG.example.com"]);
@@ -337,13 +330,13 @@ mod tests {
         assert!(find_key(&m, "example.com", None, false).is_none());
         // The exact spelling wins over another that normalizes the same.
         let m = map(&["https://h.io", "h.io"]);
-        assert_eq!(find_key(&m, "h.io", None, false).unwrap().0.key, "h.io");
+        assert_eq!(find_key(&m, "h.io", None, false).unwrap().0, "h.io");
     }
 
     #[test]
     fn namespaced_keys_match_repositories_under_them() {
         let m = map(&["quay.io", "quay.io/org", "quay.io/org/team"]);
-        let hit = |repo| find_key(&m, "quay.io", Some(repo), true).unwrap().0.key;
+        let hit = |repo| find_key(&m, "quay.io", Some(repo), true).unwrap().0;
         assert_eq!(hit("org/team/app"), "quay.io/org/team");
         assert_eq!(hit("org/app"), "quay.io/org");
         assert_eq!(hit("organ/app"), "quay.io");
@@ -388,8 +381,11 @@ mod tests {
 
     #[test]
     fn json_errors_have_positions_and_no_content() {
-        let err = AuthFile::parse(b"{\n  \"auths\": {\n    \"h\": {\"auth\": \"c2VjcmV0\"},\n  }\n}", Path::new("/d/config.json"))
-            .unwrap_err();
+        let err = AuthFile::parse(
+            b"{\n  \"auths\": {\n    \"h\": {\"auth\": \"c2VjcmV0\"},\n  }\n}",
+            Path::new("/d/config.json"),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert_eq!(
             text,

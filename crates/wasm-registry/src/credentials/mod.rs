@@ -267,7 +267,11 @@ impl StoreLocations {
     /// The locations from the environment: `DOCKER_CONFIG` (else `~/.docker`),
     /// `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME` (else `~/.config`).
     pub fn from_env() -> Self {
-        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         Self::from_vars(
             var("HOME"),
             var("DOCKER_CONFIG"),
@@ -367,7 +371,13 @@ impl CredentialChain {
         repository: Option<&str>,
     ) -> Result<Resolution, ChainError> {
         let cache_key = format!("{registry}|{}", repository.unwrap_or(""));
-        if let Some(hit) = self.resolved.lock().expect("poisoned").get(&cache_key).cloned() {
+        if let Some(hit) = self
+            .resolved
+            .lock()
+            .expect("poisoned")
+            .get(&cache_key)
+            .cloned()
+        {
             if let Ok(res) = hit.as_ref() {
                 return Ok(res.clone());
             }
@@ -489,9 +499,15 @@ impl CredentialChain {
         if !self.exec {
             let command = match helper {
                 CredentialHelper::Json { command } => command.clone(),
-                CredentialHelper::Split { username, password } => format!("{username}` and `{password}"),
+                CredentialHelper::Split { username, password } => {
+                    format!("{username}` and `{password}")
+                }
             };
-            steps.push(Step { source, location, outcome: Outcome::NotRun { command } });
+            steps.push(Step {
+                source,
+                location,
+                outcome: Outcome::NotRun { command },
+            });
             return Err(Stop::NotRun);
         }
         match run_credential_helper(helper, self.timeout) {
@@ -541,11 +557,7 @@ impl CredentialChain {
         }
     }
 
-    fn docker(
-        &self,
-        registry: &str,
-        steps: &mut Vec<Step>,
-    ) -> Result<Option<Credential>, Stop> {
+    fn docker(&self, registry: &str, steps: &mut Vec<Step>) -> Result<Option<Credential>, Stop> {
         let Some(path) = &self.locations.docker_config else {
             steps.push(Step {
                 source: SourceKind::DockerAuths,
@@ -567,7 +579,12 @@ impl CredentialChain {
             });
             return Ok(None);
         };
-        let file = loaded.as_ref().as_ref().expect("checked").as_ref().expect("checked");
+        let file = loaded
+            .as_ref()
+            .as_ref()
+            .expect("checked")
+            .as_ref()
+            .expect("checked");
         self.lookup_file(file, path, registry, None, false, steps)
     }
 
@@ -583,7 +600,12 @@ impl CredentialChain {
                 continue;
             };
             any = true;
-            let file = loaded.as_ref().as_ref().expect("checked").as_ref().expect("checked");
+            let file = loaded
+                .as_ref()
+                .as_ref()
+                .expect("checked")
+                .as_ref()
+                .expect("checked");
             if let Some(c) = self.lookup_file(file, path, registry, repository, true, steps)? {
                 return Ok(Some(c));
             }
@@ -618,14 +640,20 @@ impl CredentialChain {
     ) -> Result<Option<Credential>, Stop> {
         let is_podman = namespaces;
         let file_name = path.display().to_string();
-        let kind = |docker| if is_podman { SourceKind::Podman } else { docker };
+        let kind = |docker| {
+            if is_podman {
+                SourceKind::Podman
+            } else {
+                docker
+            }
+        };
         let tried = key_spellings(registry);
 
         // 1. credHelpers
         if let Some((m, name)) = find_key(&file.cred_helpers, registry, repository, namespaces) {
             let site = HelperSite {
                 name: name.clone(),
-                key: format!("credHelpers.\"{}\"", m.key),
+                key: format!("credHelpers.\"{}\"", m),
                 file: file_name.clone(),
             };
             let source = kind(SourceKind::DockerCredHelpers);
@@ -657,15 +685,15 @@ impl CredentialChain {
         let auths_source = kind(SourceKind::DockerAuths);
         let mut defer_to_store = false;
         match find_key(&file.auths, registry, repository, namespaces) {
-            Some((m, entry)) => match entry.decode(path, m.key) {
+            Some((m, entry)) => match entry.decode(path, m) {
                 Ok(EntryCredential::Basic { username, password }) => {
                     let c = Credential::Basic { username, password };
-                    steps.push(found(auths_source, file_name.clone(), m.key.to_string(), &c));
+                    steps.push(found(auths_source, file_name.clone(), m.to_string(), &c));
                     return Ok(Some(c));
                 }
                 Ok(EntryCredential::IdentityToken { username, token }) => {
                     let c = Credential::IdentityToken { username, token };
-                    steps.push(found(auths_source, file_name.clone(), m.key.to_string(), &c));
+                    steps.push(found(auths_source, file_name.clone(), m.to_string(), &c));
                     return Ok(Some(c));
                 }
                 Ok(EntryCredential::Empty) => {
@@ -674,7 +702,7 @@ impl CredentialChain {
                         source: auths_source,
                         location: file_name.clone(),
                         outcome: Outcome::NoEntry {
-                            tried: vec![m.key.to_string()],
+                            tried: vec![m.to_string()],
                             note: Some(if file.creds_store.is_some() {
                                 "the entry is empty: its credentials are in credsStore".into()
                             } else {
@@ -778,7 +806,7 @@ impl CredentialChain {
                 return Ok(None);
             }
             if let Some(c) = site.get(key, self.timeout)? {
-                return Ok(Some((key.clone(), helper_credential(c))));
+                return Ok(Some((key.to_string(), helper_credential(c))));
             }
         }
         Ok(None)
@@ -788,8 +816,11 @@ impl CredentialChain {
     /// Docker's `auths` and `credHelpers`, the Podman files, and (with `exec`) `credsStore list`.
     /// File errors are returned beside the list, not instead of it.
     pub fn known_registries(&self, exec: bool) -> (BTreeSet<String>, Vec<(String, String)>) {
-        let mut out: BTreeSet<String> =
-            self.config.registries().map(|(k, _)| k.to_string()).collect();
+        let mut out: BTreeSet<String> = self
+            .config
+            .registries()
+            .map(|(k, _)| k.to_string())
+            .collect();
         let mut errors = Vec::new();
         let mut files: Vec<&PathBuf> = self.locations.docker_config.iter().collect();
         files.extend(self.locations.podman_files.iter());
@@ -892,7 +923,8 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 pub fn docker_config_summary(
     path: &Path,
 ) -> Result<Option<(Option<String>, BTreeMap<String, String>, Vec<String>)>, AuthFileError> {
-    Ok(AuthFile::load(path)?.map(|f| (f.creds_store, f.cred_helpers, f.auths.into_keys().collect())))
+    Ok(AuthFile::load(path)?
+        .map(|f| (f.creds_store, f.cred_helpers, f.auths.into_keys().collect())))
 }
 
 #[cfg(test)]
@@ -976,7 +1008,10 @@ mod tests {
         let err = chain.resolve("ghcr.io", None).unwrap_err();
         assert_eq!(err.source_kind, SourceKind::DockerAuths);
         let text = error_chain(&err);
-        assert!(text.contains("is not valid: EOF while parsing an object at line 1 column 11"), "{text}");
+        assert!(
+            text.contains("is not valid: EOF while parsing an object at line 1 column 11"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1000,7 +1035,10 @@ mod tests {
             &[],
         );
         let r = chain.resolve("x.azurecr.io", None).unwrap();
-        assert!(matches!(r.credential, Credential::IdentityToken { username: None, .. }));
+        assert!(matches!(
+            r.credential,
+            Credential::IdentityToken { username: None, .. }
+        ));
     }
 
     #[test]
@@ -1012,7 +1050,10 @@ mod tests {
             Some("/run/u".into()),
             None,
         );
-        assert_eq!(l.docker_config, Some(PathBuf::from("/h/.docker/config.json")));
+        assert_eq!(
+            l.docker_config,
+            Some(PathBuf::from("/h/.docker/config.json"))
+        );
         assert_eq!(
             l.podman_files,
             vec![

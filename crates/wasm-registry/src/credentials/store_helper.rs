@@ -162,12 +162,13 @@ impl HelperSite {
             #[serde(rename = "Secret", default)]
             secret: String,
         }
-        let answer: Answer =
-            serde_json::from_slice(out.stdout.expose()).map_err(|_| StoreHelperError::BadOutput {
+        let answer: Answer = serde_json::from_slice(out.stdout.expose()).map_err(|_| {
+            StoreHelperError::BadOutput {
                 program: self.program(),
                 action: "get",
                 expected: r#"{"ServerURL":"...","Username":"...","Secret":"..."}"#,
-            })?;
+            }
+        })?;
         if answer.username.is_empty() && answer.secret.is_empty() {
             return Ok(None);
         }
@@ -178,7 +179,10 @@ impl HelperSite {
     }
 
     /// `list`: server URL -> username.
-    pub(crate) fn list(&self, timeout: Duration) -> Result<BTreeMap<String, String>, StoreHelperError> {
+    pub(crate) fn list(
+        &self,
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, String>, StoreHelperError> {
         let out = self.run("list", None, timeout)?;
         if out.status != 0 {
             return Err(self.failed("list", &out));
@@ -191,6 +195,7 @@ impl HelperSite {
     }
 
     /// `store`: saves a credential under `server`.
+    #[allow(dead_code)] // for `wasm login` (issue 4)
     pub(crate) fn store(
         &self,
         server: &str,
@@ -211,6 +216,7 @@ impl HelperSite {
     }
 
     /// `erase`: removes the entry for `server`; `Ok(false)` when there was none.
+    #[allow(dead_code)] // for `wasm logout` (issue 4)
     pub(crate) fn erase(&self, server: &str, timeout: Duration) -> Result<bool, StoreHelperError> {
         let out = self.run("erase", Some(server.as_bytes()), timeout)?;
         if out.status != 0 {

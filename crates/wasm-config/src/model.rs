@@ -1,0 +1,1184 @@
+//! The config file: its TOML format, and the checked types the rest of `wasm` works with.
+//!
+//! Parsing goes in two steps, so that every mistake is reported with the file, the full TOML key
+//! and the fix rather than as a generic deserializer message:
+//! 1. the text is deserialized into `*Toml` structs that mirror the format. They take every value
+//!    as it comes (`toml::Value`) but refuse unknown keys (`deny_unknown_fields`);
+//! 2. `TryFrom` conversions check each value and build [`RegistryConfig`], [`CredentialHelper`],
+//!    [`Protocol`] and [`ConfigFileContents`].
+//!
+//! What must stay true: [`Config::parse`] does no I/O (reading files is `load`'s job); registry
+//! keys are stored normalized (lower-case host, Docker Hub aliases folded into `docker.io`), so
+//! that lookups and merging agree on what "the same registry" means.
+//!
+//! ```toml
+//! helper-timeout = 60            # seconds, optional
+//! [registries."ghcr.io"]
+//! credential-helper = "op item get ghcr --format json --fields username,password"
+//! [registries."localhost:5000"]
+//! credential-helper.username = "cat ~/u"
+//! credential-helper.password = "op read op://vault/item/password"
+//! protocol = "http"              # or "https"
+//! insecure = false
+//! ca-file = "certs/ca.pem"       # relative to this file's directory
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+use crate::error::{ConfigError, RegistryKeyProblem};
+use crate::load::ConfigFile;
+
+/// How to reach a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP over TLS (the default for every registry).
+    Https,
+    /// Plain HTTP, e.g. for a local test registry.
+    Http,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Https => "https",
+            Protocol::Http => "http",
+        })
+    }
+}
+
+/// A command that prints credentials for a registry; run it with
+/// [`run_credential_helper`](crate::run_credential_helper).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialHelper {
+    /// One command printing 1Password-style JSON: an array of objects with `id` and `value`,
+    /// holding the ids `username` and `password` (`credential-helper = "..."`).
+    Json {
+        /// The shell command.
+        command: String,
+    },
+    /// Two commands, each printing one value (trimmed)
+    /// (`credential-helper.username = "..."` and `credential-helper.password = "..."`).
+    Split {
+        /// The shell command printing the username.
+        username: String,
+        /// The shell command printing the password.
+        password: String,
+    },
+}
+
+/// The settings for one registry, from one `[registries."HOST"]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Where credentials come from; `None` leaves the decision to the next source (the Docker
+    /// credential store, then anonymous access).
+    pub credential_helper: Option<CredentialHelper>,
+    /// The protocol, if the file sets one.
+    pub protocol: Option<Protocol>,
+    /// Accept any TLS certificate from this registry.
+    pub insecure: bool,
+    /// Extra CA certificate(s) to trust for this registry, resolved relative to the directory of
+    /// the file that set it.
+    pub ca_file: Option<PathBuf>,
+    /// The config file this entry came from, for messages.
+    pub defined_in: PathBuf,
+}
+
+/// The merged configuration: the global (or explicit) file, overridden by the project file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Every file consulted, in order, present or not.
+    pub files: Vec<ConfigFile>,
+    /// How long a credential helper may run before it is stopped.
+    pub helper_timeout: Duration,
+    /// Keyed by normalized registry (see [`Config::registry`]).
+    pub(crate) registries: BTreeMap<String, RegistryConfig>,
+}
+
+/// What one config file says, checked but not yet merged with the other files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFileContents {
+    /// The registry tables, keyed by normalized registry: lower-case host, `:PORT` if any, and
+    /// `docker.io` for every Docker Hub alias.
+    pub registries: BTreeMap<String, RegistryConfig>,
+    /// `helper-timeout`, if the file sets it.
+    pub helper_timeout: Option<Duration>,
+}
+
+/// The names under which Docker Hub is known; the first is the one stored.
+const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
+impl Config {
+    /// The credential-helper timeout when no file sets `helper-timeout`.
+    pub const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// A configuration with no files and no registries.
+    pub fn empty() -> Config {
+        Config {
+            files: Vec::new(),
+            helper_timeout: Self::DEFAULT_HELPER_TIMEOUT,
+            registries: BTreeMap::new(),
+        }
+    }
+
+    /// The settings for `registry` (`HOST` or `HOST:PORT`, as in an image reference).
+    ///
+    /// The host is matched case-insensitively, and `docker.io`, `index.docker.io` and
+    /// `registry-1.docker.io` all name Docker Hub: any of them finds an entry written as any
+    /// other.
+    pub fn registry(&self, registry: &str) -> Option<&RegistryConfig> {
+        self.registries.get(&canonical_registry(registry))
+    }
+
+    /// Every configured registry with its normalized key, in key order.
+    pub fn registries(&self) -> impl Iterator<Item = (&str, &RegistryConfig)> {
+        self.registries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Parses and checks the text of one config file.
+    ///
+    /// Pure: `path` is used only in messages, for [`RegistryConfig::defined_in`], and to resolve
+    /// a relative `ca-file`. Refuses, naming the file and the key:
+    /// - TOML syntax errors (with line and column);
+    /// - unknown keys (listing the known ones, and suggesting the likely intended one);
+    /// - values of the wrong type, empty commands, a `helper-timeout` that is not > 0, a split
+    ///   `credential-helper` with only one of `username` and `password`;
+    /// - registry keys that are not `HOST` or `HOST:PORT`, or that name one registry twice.
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFileContents, ConfigError> {
+        let table: Table = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(text.len(), |span| span.start);
+            let (line, column) = line_column(text, offset);
+            ConfigError::Syntax {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        ConfigFileContents::try_from(At {
+            value: table,
+            file: path,
+            key: KeyPath::default(),
+        })
+    }
+}
+
+/// Lower-cases `registry` and folds the Docker Hub aliases into `docker.io`.
+fn canonical_registry(registry: &str) -> String {
+    let lower = registry.to_ascii_lowercase();
+    if DOCKER_HUB.contains(&lower.as_str()) {
+        DOCKER_HUB[0].to_owned()
+    } else {
+        lower
+    }
+}
+
+/// Checks that `key` is `HOST` or `HOST:PORT` (the host may be a bracketed IPv6 address) and
+/// returns it normalized.
+fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
+    if let Some((scheme, rest)) = key.split_once("://") {
+        let host = rest.split('/').next().unwrap_or_default();
+        return Err(if host.is_empty() {
+            RegistryKeyProblem::Empty
+        } else {
+            RegistryKeyProblem::Scheme {
+                scheme: scheme.to_owned(),
+                suggested: host.to_ascii_lowercase(),
+            }
+        });
+    }
+    if let Some((host, _path)) = key.split_once('/') {
+        return Err(if host.is_empty() {
+            RegistryKeyProblem::Empty
+        } else {
+            RegistryKeyProblem::Path {
+                suggested: host.to_ascii_lowercase(),
+            }
+        });
+    }
+    let (host, port) = match key.strip_prefix('[') {
+        Some(rest) => {
+            let (address, after) = rest
+                .split_once(']')
+                .ok_or(RegistryKeyProblem::Character { character: '[' })?;
+            let bad = address
+                .chars()
+                .find(|c| !(c.is_ascii_hexdigit() || *c == ':' || *c == '.'));
+            if let Some(character) = bad {
+                return Err(RegistryKeyProblem::Character { character });
+            }
+            let port = match after.strip_prefix(':') {
+                Some(port) => Some(port),
+                None => match after.chars().next() {
+                    Some(character) => return Err(RegistryKeyProblem::Character { character }),
+                    None => None,
+                },
+            };
+            (&key[..address.len() + 2], port)
+        }
+        None => match key.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (key, None),
+        },
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(RegistryKeyProblem::Empty);
+    }
+    let bad = host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._[]:".contains(*c)));
+    if let Some(character) = bad {
+        return Err(RegistryKeyProblem::Character { character });
+    }
+    match port {
+        None => {}
+        Some("") => {
+            return Err(RegistryKeyProblem::EmptyPort {
+                host: host.to_ascii_lowercase(),
+            });
+        }
+        Some(port) => {
+            let valid = port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok_and(|p| p != 0);
+            if !valid {
+                return Err(RegistryKeyProblem::InvalidPort {
+                    port: port.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(canonical_registry(key))
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file format, as written.
+
+/// A table of the file, deserialized with `deny_unknown_fields`.
+trait TomlTable: DeserializeOwned {
+    /// The keys the struct accepts, for error messages; a test keeps it equal to the fields.
+    const KEYS: &'static [&'static str];
+    /// What the table is, for "must be" messages.
+    const EXPECTED: &'static str;
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ConfigToml {
+    helper_timeout: Option<Value>,
+    registries: Option<Value>,
+}
+
+impl TomlTable for ConfigToml {
+    const KEYS: &'static [&'static str] = &["helper-timeout", "registries"];
+    const EXPECTED: &'static str = "a table";
+}
+
+/// One `[registries."HOST"]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RegistryToml {
+    credential_helper: Option<Value>,
+    protocol: Option<Value>,
+    insecure: Option<Value>,
+    ca_file: Option<Value>,
+}
+
+impl TomlTable for RegistryToml {
+    const KEYS: &'static [&'static str] = &["credential-helper", "protocol", "insecure", "ca-file"];
+    const EXPECTED: &'static str = "a table of registry settings, like `[registries.\"ghcr.io\"]`";
+}
+
+/// The table form of `credential-helper`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitHelperToml {
+    username: Option<Value>,
+    password: Option<Value>,
+}
+
+impl TomlTable for SplitHelperToml {
+    const KEYS: &'static [&'static str] = &["username", "password"];
+    const EXPECTED: &'static str = "a table with `username` and `password` commands";
+}
+
+const HELPER_SHAPE: &str = "a command string, or a table with `username` and `password` commands";
+const COMMAND: &str = "a non-empty command";
+const TIMEOUT: &str = "a number of seconds greater than 0, like `helper-timeout = 60`";
+
+// ---------------------------------------------------------------------------------------------
+// From the format to the checked types.
+
+/// A value of the file with the file and the key it was found at: the input of the `TryFrom`
+/// conversions, which need both for their errors.
+struct At<'a, T> {
+    value: T,
+    file: &'a Path,
+    key: KeyPath,
+}
+
+impl<'a, T> At<'a, T> {
+    fn child<U>(&self, name: &str, value: U) -> At<'a, U> {
+        At {
+            value,
+            file: self.file,
+            key: self.key.join(name),
+        }
+    }
+
+    fn invalid(&self, expected: &'static str, found: impl Into<String>) -> ConfigError {
+        ConfigError::InvalidValue {
+            path: self.file.to_owned(),
+            key: self.key.to_string(),
+            expected,
+            found: found.into(),
+        }
+    }
+}
+
+impl<'a> At<'a, Value> {
+    /// This value as a table, or an error saying `expected`.
+    fn into_table(self, expected: &'static str) -> Result<At<'a, Table>, ConfigError> {
+        match self.value {
+            Value::Table(value) => Ok(At {
+                value,
+                file: self.file,
+                key: self.key,
+            }),
+            ref other => Err(self.invalid_found(expected, other)),
+        }
+    }
+
+    fn invalid_found(&self, expected: &'static str, found: &Value) -> ConfigError {
+        ConfigError::InvalidValue {
+            path: self.file.to_owned(),
+            key: self.key.to_string(),
+            expected,
+            found: a_type(found).to_owned(),
+        }
+    }
+
+    /// A non-empty command string.
+    fn command(self) -> Result<String, ConfigError> {
+        match self.value {
+            Value::String(command) if !command.trim().is_empty() => Ok(command),
+            Value::String(_) => Err(self.invalid(COMMAND, "an empty string")),
+            ref other => Err(self.invalid_found(COMMAND, other)),
+        }
+    }
+}
+
+impl<'a> At<'a, Table> {
+    /// Deserializes this table into its `*Toml` struct.
+    fn deserialize<T: TomlTable>(&self) -> Result<T, ConfigError> {
+        T::deserialize(Value::Table(self.value.clone())).map_err(|_| {
+            // Every field is an `Option<Value>`, so `deny_unknown_fields` is the only way to fail.
+            let key = self
+                .value
+                .keys()
+                .find(|k| !T::KEYS.contains(&k.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            ConfigError::UnknownKey {
+                path: self.file.to_owned(),
+                table: if self.key.is_root() {
+                    "the top level".to_owned()
+                } else {
+                    format!("`{}`", self.key)
+                },
+                suggestion: suggest(&key, T::KEYS),
+                key,
+                known: T::KEYS,
+            }
+        })
+    }
+
+    fn into_entries(self) -> impl Iterator<Item = (String, At<'a, Value>)> {
+        let At { value, file, key } = self;
+        value.into_iter().map(move |(name, value)| {
+            let key = key.join(&name);
+            (name, At { value, file, key })
+        })
+    }
+}
+
+impl TryFrom<At<'_, Table>> for ConfigFileContents {
+    type Error = ConfigError;
+
+    fn try_from(at: At<'_, Table>) -> Result<Self, ConfigError> {
+        let file = at.file;
+        let ConfigToml {
+            helper_timeout,
+            registries,
+        } = at.deserialize()?;
+
+        let helper_timeout = helper_timeout
+            .map(|value| helper_timeout_from(at.child("helper-timeout", value)))
+            .transpose()?;
+
+        let mut checked = BTreeMap::new();
+        let mut written_as: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(registries) = registries {
+            let registries = at
+                .child("registries", registries)
+                .into_table("a table of registries, like `[registries.\"ghcr.io\"]`")?;
+            for (key, entry) in registries.into_entries() {
+                let registry =
+                    registry_key(&key).map_err(|problem| ConfigError::InvalidRegistryKey {
+                        path: file.to_owned(),
+                        key: key.clone(),
+                        problem,
+                    })?;
+                let entry = RegistryConfig::try_from(entry)?;
+                if let Some(first) = written_as.insert(registry.clone(), key.clone()) {
+                    return Err(ConfigError::DuplicateRegistry {
+                        path: file.to_owned(),
+                        registry,
+                        first,
+                        second: key,
+                    });
+                }
+                checked.insert(registry, entry);
+            }
+        }
+        Ok(ConfigFileContents {
+            registries: checked,
+            helper_timeout,
+        })
+    }
+}
+
+fn helper_timeout_from(at: At<'_, Value>) -> Result<Duration, ConfigError> {
+    let seconds = match at.value {
+        Value::Integer(n) if n > 0 => return Ok(Duration::from_secs(n.unsigned_abs())),
+        Value::Float(x) if x > 0.0 => x,
+        Value::Integer(_) | Value::Float(_) => {
+            return Err(at.invalid(TIMEOUT, at.value.to_string()));
+        }
+        ref other => return Err(at.invalid_found(TIMEOUT, other)),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        at.invalid(
+            "a number of seconds greater than 0 and less than 2^64",
+            format!("{seconds:e}"),
+        )
+    })
+}
+
+impl TryFrom<At<'_, Value>> for RegistryConfig {
+    type Error = ConfigError;
+
+    fn try_from(at: At<'_, Value>) -> Result<Self, ConfigError> {
+        let at = at.into_table(RegistryToml::EXPECTED)?;
+        let file = at.file;
+        let RegistryToml {
+            credential_helper,
+            protocol,
+            insecure,
+            ca_file,
+        } = at.deserialize()?;
+
+        let credential_helper = credential_helper
+            .map(|value| CredentialHelper::try_from(at.child("credential-helper", value)))
+            .transpose()?;
+        let protocol = protocol
+            .map(|value| Protocol::try_from(at.child("protocol", value)))
+            .transpose()?;
+        let insecure = match insecure {
+            None => false,
+            Some(Value::Boolean(insecure)) => insecure,
+            Some(other) => {
+                let at = at.child("insecure", ());
+                return Err(at.invalid("a boolean (`true` or `false`)", a_type(&other)));
+            }
+        };
+        let ca_file = match ca_file {
+            None => None,
+            Some(Value::String(ca)) if !ca.is_empty() => {
+                let dir = file.parent().unwrap_or(Path::new(""));
+                Some(dir.join(ca))
+            }
+            Some(other) => {
+                let at = at.child("ca-file", ());
+                let found = match other {
+                    Value::String(_) => "an empty string",
+                    ref other => a_type(other),
+                };
+                return Err(at.invalid("the path of a PEM file", found));
+            }
+        };
+        Ok(RegistryConfig {
+            credential_helper,
+            protocol,
+            insecure,
+            ca_file,
+            defined_in: file.to_owned(),
+        })
+    }
+}
+
+impl TryFrom<At<'_, Value>> for CredentialHelper {
+    type Error = ConfigError;
+
+    fn try_from(at: At<'_, Value>) -> Result<Self, ConfigError> {
+        match at.value {
+            Value::String(_) => {
+                return Ok(CredentialHelper::Json {
+                    command: at.command()?,
+                });
+            }
+            Value::Table(_) => {}
+            ref other => return Err(at.invalid_found(HELPER_SHAPE, other)),
+        }
+        let at = at.into_table(HELPER_SHAPE)?;
+        let SplitHelperToml { username, password } = at.deserialize()?;
+        match (username, password) {
+            (Some(username), Some(password)) => Ok(CredentialHelper::Split {
+                username: at.child("username", username).command()?,
+                password: at.child("password", password).command()?,
+            }),
+            (username, password) => {
+                let found = match (username, password) {
+                    (Some(_), None) => "only `username`",
+                    (None, Some(_)) => "only `password`",
+                    _ => "an empty table",
+                };
+                Err(at.invalid(SplitHelperToml::EXPECTED, found))
+            }
+        }
+    }
+}
+
+impl TryFrom<At<'_, Value>> for Protocol {
+    type Error = ConfigError;
+
+    fn try_from(at: At<'_, Value>) -> Result<Self, ConfigError> {
+        const EXPECTED: &str = "\"https\" or \"http\"";
+        match &at.value {
+            Value::String(s) if s == "https" => Ok(Protocol::Https),
+            Value::String(s) if s == "http" => Ok(Protocol::Http),
+            Value::String(s) => Err(at.invalid(EXPECTED, format!("{:?}", s))),
+            other => Err(at.invalid_found(EXPECTED, other)),
+        }
+    }
+}
+
+/// `a string`, `an integer`, ... for "found" messages.
+fn a_type(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date-time",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// A dotted TOML key, e.g. `registries."ghcr.io".credential-helper`; empty for the top level.
+#[derive(Debug, Clone, Default)]
+struct KeyPath(Vec<String>);
+
+impl KeyPath {
+    /// `self.name`.
+    fn join(&self, name: &str) -> KeyPath {
+        let mut parts = self.0.clone();
+        parts.push(name.to_owned());
+        KeyPath(parts)
+    }
+
+    fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, part) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            let bare = !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if bare {
+                f.write_str(part)?;
+            } else {
+                write!(f, "\"{}\"", part.escape_debug())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The known key that `key` is most likely a misspelling of: the same letters with other
+/// separators or case (`credential_helper`, `credentialHelper`), one typo away, or a common
+/// synonym.
+fn suggest(key: &str, known: &'static [&'static str]) -> Option<&'static str> {
+    const SYNONYMS: &[(&str, &str)] = &[
+        ("registry", "registries"),
+        ("timeout", "helper-timeout"),
+        ("helper", "credential-helper"),
+        ("credentials", "credential-helper"),
+        ("scheme", "protocol"),
+        ("ca", "ca-file"),
+        ("cacert", "ca-file"),
+        ("user", "username"),
+        ("pass", "password"),
+    ];
+    let squashed = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = squashed(key);
+    let by_spelling = known.iter().copied().find(|k| {
+        let k = squashed(k);
+        k == wanted || (wanted.chars().count() >= 4 && edit_distance(&k, &wanted) <= 1)
+    });
+    by_spelling.or_else(|| {
+        SYNONYMS
+            .iter()
+            .find(|(synonym, target)| *synonym == wanted && known.contains(target))
+            .and_then(|(_, target)| known.iter().copied().find(|k| k == target))
+    })
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/home/u/.config/wasm/config.toml";
+
+    fn parse(text: &str) -> Result<ConfigFileContents, ConfigError> {
+        Config::parse(text, Path::new(PATH))
+    }
+
+    /// The message for `text`, with the file path replaced by `{path}`.
+    fn error(text: &str) -> String {
+        let err = parse(text).expect_err("the text should be refused");
+        err.to_string().replace(PATH, "{path}")
+    }
+
+    fn config(text: &str) -> Config {
+        let mut config = Config::empty();
+        config.merge(parse(text).unwrap());
+        config
+    }
+
+    #[test]
+    fn parses_every_valid_form() {
+        let contents = parse(
+            r#"
+            helper-timeout = 30
+            [registries."ghcr.io"]
+            credential-helper = "op item get ghcr --format json --fields username,password"
+
+            [registries."localhost:5000"]
+            credential-helper.username = "cat ~/u"
+            credential-helper.password = "op read op://vault/item/password"
+            protocol = "http"
+            insecure = false
+            ca-file = "certs/ca.pem"
+
+            [registries."Registry.Example.COM"]
+            protocol = "https"
+            insecure = true
+            ca-file = "/etc/ssl/ca.pem"
+
+            [registries."[::1]:5000"]
+            credential-helper = { username = "echo u", password = "echo p" }
+
+            [registries.plain]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(contents.helper_timeout, Some(Duration::from_secs(30)));
+        let defined_in = PathBuf::from(PATH);
+        let expected = BTreeMap::from([
+            (
+                "ghcr.io".to_owned(),
+                RegistryConfig {
+                    credential_helper: Some(CredentialHelper::Json {
+                        command: "op item get ghcr --format json --fields username,password"
+                            .to_owned(),
+                    }),
+                    protocol: None,
+                    insecure: false,
+                    ca_file: None,
+                    defined_in: defined_in.clone(),
+                },
+            ),
+            (
+                "localhost:5000".to_owned(),
+                RegistryConfig {
+                    credential_helper: Some(CredentialHelper::Split {
+                        username: "cat ~/u".to_owned(),
+                        password: "op read op://vault/item/password".to_owned(),
+                    }),
+                    protocol: Some(Protocol::Http),
+                    insecure: false,
+                    ca_file: Some(PathBuf::from("/home/u/.config/wasm/certs/ca.pem")),
+                    defined_in: defined_in.clone(),
+                },
+            ),
+            (
+                "registry.example.com".to_owned(),
+                RegistryConfig {
+                    credential_helper: None,
+                    protocol: Some(Protocol::Https),
+                    insecure: true,
+                    ca_file: Some(PathBuf::from("/etc/ssl/ca.pem")),
+                    defined_in: defined_in.clone(),
+                },
+            ),
+            (
+                "[::1]:5000".to_owned(),
+                RegistryConfig {
+                    credential_helper: Some(CredentialHelper::Split {
+                        username: "echo u".to_owned(),
+                        password: "echo p".to_owned(),
+                    }),
+                    protocol: None,
+                    insecure: false,
+                    ca_file: None,
+                    defined_in: defined_in.clone(),
+                },
+            ),
+            (
+                "plain".to_owned(),
+                RegistryConfig {
+                    credential_helper: None,
+                    protocol: None,
+                    insecure: false,
+                    ca_file: None,
+                    defined_in,
+                },
+            ),
+        ]);
+        assert_eq!(contents.registries, expected);
+    }
+
+    #[test]
+    fn parses_an_empty_file() {
+        let contents = parse("# nothing yet\n").unwrap();
+        assert_eq!(contents.registries, BTreeMap::new());
+        assert_eq!(contents.helper_timeout, None);
+        assert_eq!(parse("[registries]").unwrap().registries, BTreeMap::new());
+    }
+
+    #[test]
+    fn helper_timeout_takes_integers_and_floats() {
+        let timeout = |text| parse(text).unwrap().helper_timeout.unwrap();
+        assert_eq!(timeout("helper-timeout = 60"), Duration::from_secs(60));
+        assert_eq!(timeout("helper-timeout = 0.5"), Duration::from_millis(500));
+        assert_eq!(timeout("helper-timeout = 1e3"), Duration::from_secs(1000));
+    }
+
+    #[test]
+    fn protocol_display_and_serde() {
+        assert_eq!(Protocol::Https.to_string(), "https");
+        assert_eq!(Protocol::Http.to_string(), "http");
+        assert_eq!(serde_json::to_string(&Protocol::Http).unwrap(), "\"http\"");
+        let parsed: Protocol = serde_json::from_str("\"https\"").unwrap();
+        assert_eq!(parsed, Protocol::Https);
+    }
+
+    #[test]
+    fn a_relative_ca_file_is_relative_to_the_file() {
+        let contents = Config::parse(
+            "[registries.r]\nca-file = \"../ca.pem\"",
+            Path::new("/work/project/.config/wasm/config.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            contents.registries["r"].ca_file.as_deref(),
+            Some(Path::new("/work/project/.config/wasm/../ca.pem"))
+        );
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        assert_eq!(
+            error("helper-timeout = 5\n[registries.\"ghcr.io\"\ninsecure = true\n"),
+            "{path}:2:22: invalid TOML: unclosed table, expected `]`"
+        );
+        assert_eq!(
+            error("[registries.\"ghcr.io\"]\ncredential-helper = op item get\n"),
+            "{path}:2:21: invalid TOML: string values must be quoted, expected literal string"
+        );
+        assert_eq!(
+            error("[registries.r]\ninsecure = true\ninsecure = false\n"),
+            "{path}:3:1: invalid TOML: duplicate key"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_table_and_the_known_keys() {
+        assert_eq!(
+            error("[registries.\"ghcr.io\"]\ncredential_helper = \"op\""),
+            "{path}: unknown key `credential_helper` in `registries.\"ghcr.io\"`: \
+             did you mean `credential-helper`? \
+             (known keys: `credential-helper`, `protocol`, `insecure`, `ca-file`)"
+        );
+        assert_eq!(
+            error("[registries.\"ghcr.io\"]\ncredentialHelper = \"op\""),
+            "{path}: unknown key `credentialHelper` in `registries.\"ghcr.io\"`: \
+             did you mean `credential-helper`? \
+             (known keys: `credential-helper`, `protocol`, `insecure`, `ca-file`)"
+        );
+        assert_eq!(
+            error("[registries.\"ghcr.io\"]\ntoken = \"x\""),
+            "{path}: unknown key `token` in `registries.\"ghcr.io\"` \
+             (known keys: `credential-helper`, `protocol`, `insecure`, `ca-file`)"
+        );
+        assert_eq!(
+            error("[registry.\"ghcr.io\"]\ninsecure = true"),
+            "{path}: unknown key `registry` in the top level: did you mean `registries`? \
+             (known keys: `helper-timeout`, `registries`)"
+        );
+        assert_eq!(
+            error("helper_timeout = 5"),
+            "{path}: unknown key `helper_timeout` in the top level: \
+             did you mean `helper-timeout`? (known keys: `helper-timeout`, `registries`)"
+        );
+        assert_eq!(
+            error("[registries.r]\ncredential-helper.user = \"echo u\""),
+            "{path}: unknown key `user` in `registries.r.credential-helper`: \
+             did you mean `username`? (known keys: `username`, `password`)"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_the_expected_type() {
+        let cases = [
+            (
+                "[registries.\"ghcr.io\"]\ninsecure = \"yes\"",
+                "{path}: `registries.\"ghcr.io\".insecure` must be a boolean (`true` or `false`), \
+                 found a string",
+            ),
+            (
+                "[registries.\"ghcr.io\"]\ncredential-helper = 5",
+                "{path}: `registries.\"ghcr.io\".credential-helper` must be a command string, \
+                 or a table with `username` and `password` commands, found an integer",
+            ),
+            (
+                "[registries.\"ghcr.io\"]\ncredential-helper = [\"op\", \"read\"]",
+                "{path}: `registries.\"ghcr.io\".credential-helper` must be a command string, \
+                 or a table with `username` and `password` commands, found an array",
+            ),
+            (
+                "[registries.\"ghcr.io\"]\ncredential-helper.username = \"cat ~/u\"",
+                "{path}: `registries.\"ghcr.io\".credential-helper` must be a table with \
+                 `username` and `password` commands, found only `username`",
+            ),
+            (
+                "[registries.\"ghcr.io\"]\ncredential-helper.password = \"cat ~/p\"",
+                "{path}: `registries.\"ghcr.io\".credential-helper` must be a table with \
+                 `username` and `password` commands, found only `password`",
+            ),
+            (
+                "[registries.\"ghcr.io\"]\ncredential-helper = {}",
+                "{path}: `registries.\"ghcr.io\".credential-helper` must be a table with \
+                 `username` and `password` commands, found an empty table",
+            ),
+            (
+                "[registries.\"ghcr.io\"]\ncredential-helper = \"\"",
+                "{path}: `registries.\"ghcr.io\".credential-helper` must be a non-empty command, \
+                 found an empty string",
+            ),
+            (
+                "[registries.r]\ncredential-helper.username = \"echo u\"\n\
+                 credential-helper.password = \"  \"",
+                "{path}: `registries.r.credential-helper.password` must be a non-empty command, \
+                 found an empty string",
+            ),
+            (
+                "[registries.r]\ncredential-helper.username = true\n\
+                 credential-helper.password = \"echo p\"",
+                "{path}: `registries.r.credential-helper.username` must be a non-empty command, \
+                 found a boolean",
+            ),
+            (
+                "[registries.r]\nprotocol = \"ftp\"",
+                "{path}: `registries.r.protocol` must be \"https\" or \"http\", found \"ftp\"",
+            ),
+            (
+                "[registries.r]\nprotocol = \"HTTPS\"",
+                "{path}: `registries.r.protocol` must be \"https\" or \"http\", found \"HTTPS\"",
+            ),
+            (
+                "[registries.r]\nprotocol = 443",
+                "{path}: `registries.r.protocol` must be \"https\" or \"http\", found an integer",
+            ),
+            (
+                "[registries.r]\nca-file = 5",
+                "{path}: `registries.r.ca-file` must be the path of a PEM file, found an integer",
+            ),
+            (
+                "[registries.r]\nca-file = \"\"",
+                "{path}: `registries.r.ca-file` must be the path of a PEM file, \
+                 found an empty string",
+            ),
+            (
+                "registries = 5",
+                "{path}: `registries` must be a table of registries, \
+                 like `[registries.\"ghcr.io\"]`, found an integer",
+            ),
+            (
+                "[registries]\n\"ghcr.io\" = \"op item get ghcr\"",
+                "{path}: `registries.\"ghcr.io\"` must be a table of registry settings, \
+                 like `[registries.\"ghcr.io\"]`, found a string",
+            ),
+            (
+                "helper-timeout = \"60\"",
+                "{path}: `helper-timeout` must be a number of seconds greater than 0, \
+                 like `helper-timeout = 60`, found a string",
+            ),
+            (
+                "helper-timeout = 0",
+                "{path}: `helper-timeout` must be a number of seconds greater than 0, \
+                 like `helper-timeout = 60`, found 0",
+            ),
+            (
+                "helper-timeout = -1.5",
+                "{path}: `helper-timeout` must be a number of seconds greater than 0, \
+                 like `helper-timeout = 60`, found -1.5",
+            ),
+            (
+                "helper-timeout = nan",
+                "{path}: `helper-timeout` must be a number of seconds greater than 0, \
+                 like `helper-timeout = 60`, found nan",
+            ),
+            (
+                "helper-timeout = 1e300",
+                "{path}: `helper-timeout` must be a number of seconds greater than 0 \
+                 and less than 2^64, found 1e300",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error(text), expected, "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn registry_keys_must_be_host_and_port() {
+        let cases = [
+            (
+                "https://ghcr.io",
+                "{path}: invalid registry key \"https://ghcr.io\": a registry key has no scheme; \
+                 write `[registries.\"ghcr.io\"]`",
+            ),
+            (
+                "http://localhost:5000/v2/",
+                "{path}: invalid registry key \"http://localhost:5000/v2/\": a registry key has \
+                 no scheme; write `[registries.\"localhost:5000\"]` with `protocol = \"http\"`",
+            ),
+            (
+                "ghcr.io/my-org",
+                "{path}: invalid registry key \"ghcr.io/my-org\": a registry key has no path \
+                 (credentials apply to the whole registry); write `[registries.\"ghcr.io\"]`",
+            ),
+            (
+                "my registry",
+                "{path}: invalid registry key \"my registry\": ' ' cannot appear in a registry \
+                 host; write HOST or HOST:PORT, like `[registries.\"localhost:5000\"]`",
+            ),
+            (
+                "",
+                "{path}: invalid registry key \"\": the key is empty; write the registry host, \
+                 like `[registries.\"ghcr.io\"]`",
+            ),
+            (
+                ":5000",
+                "{path}: invalid registry key \":5000\": the key is empty; write the registry \
+                 host, like `[registries.\"ghcr.io\"]`",
+            ),
+            (
+                "localhost:",
+                "{path}: invalid registry key \"localhost:\": the port after `:` is empty; \
+                 write `[registries.\"localhost\"]` or add the port number",
+            ),
+            (
+                "localhost:http",
+                "{path}: invalid registry key \"localhost:http\": the port `http` is not a \
+                 number from 1 to 65535",
+            ),
+            (
+                "localhost:0",
+                "{path}: invalid registry key \"localhost:0\": the port `0` is not a number \
+                 from 1 to 65535",
+            ),
+            (
+                "localhost:65536",
+                "{path}: invalid registry key \"localhost:65536\": the port `65536` is not a \
+                 number from 1 to 65535",
+            ),
+            (
+                "localhost:+80",
+                "{path}: invalid registry key \"localhost:+80\": the port `+80` is not a number \
+                 from 1 to 65535",
+            ),
+            (
+                "[::1",
+                "{path}: invalid registry key \"[::1\": '[' cannot appear in a registry host; \
+                 write HOST or HOST:PORT, like `[registries.\"localhost:5000\"]`",
+            ),
+        ];
+        for (key, expected) in cases {
+            let text = format!("[registries.\"{key}\"]\n");
+            assert_eq!(error(&text), expected, "for {key:?}");
+        }
+    }
+
+    #[test]
+    fn one_registry_twice_in_a_file_is_refused() {
+        assert_eq!(
+            error("[registries.\"GHCR.io\"]\n[registries.\"ghcr.io\"]\n"),
+            "{path}: registry `ghcr.io` is configured twice, as \"GHCR.io\" and \"ghcr.io\"; \
+             keep one of the two tables"
+        );
+        assert_eq!(
+            error("[registries.\"docker.io\"]\n[registries.\"index.docker.io\"]\n"),
+            "{path}: registry `docker.io` is configured twice, as \"docker.io\" and \
+             \"index.docker.io\"; keep one of the two tables"
+        );
+    }
+
+    #[test]
+    fn registry_lookup_ignores_host_case() {
+        let config = config("[registries.\"GHCR.io\"]\n[registries.\"localhost:5000\"]\n");
+        assert!(config.registry("ghcr.io").is_some());
+        assert!(config.registry("GHCR.IO").is_some());
+        assert!(config.registry("LocalHost:5000").is_some());
+        assert!(config.registry("localhost").is_none());
+        assert!(config.registry("localhost:5001").is_none());
+        let keys: Vec<&str> = config.registries().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["ghcr.io", "localhost:5000"]);
+    }
+
+    #[test]
+    fn docker_hub_aliases_find_each_other() {
+        for written in DOCKER_HUB {
+            let config = config(&format!(
+                "[registries.\"{written}\"]\ncredential-helper = \"echo\""
+            ));
+            for asked in DOCKER_HUB.iter().chain(&["Docker.IO"]) {
+                assert!(
+                    config.registry(asked).is_some(),
+                    "{asked} should find an entry written as {written}"
+                );
+            }
+            assert!(config.registry("docker.io:5000").is_none());
+            assert!(config.registry("quay.io").is_none());
+        }
+    }
+
+    #[test]
+    fn keys_lists_match_the_structs() {
+        // `KEYS` feeds the unknown-key message: it must be exactly the struct's fields, in order.
+        fn check<T: TomlTable + fmt::Debug>() {
+            let table: Table = toml::from_str("zzz = 1").unwrap();
+            let err = T::deserialize(Value::Table(table)).unwrap_err();
+            let expected = <toml::de::Error as serde::de::Error>::unknown_field("zzz", T::KEYS);
+            assert_eq!(err.message(), expected.message());
+            let all: Table = T::KEYS
+                .iter()
+                .map(|k| (k.to_string(), Value::from(1)))
+                .collect();
+            T::deserialize(Value::Table(all)).unwrap();
+        }
+        check::<ConfigToml>();
+        check::<RegistryToml>();
+        check::<SplitHelperToml>();
+    }
+
+    #[test]
+    fn suggestions() {
+        let registry = RegistryToml::KEYS;
+        assert_eq!(
+            suggest("Credential_Helper", registry),
+            Some("credential-helper")
+        );
+        assert_eq!(
+            suggest("credental-helper", registry),
+            Some("credential-helper")
+        );
+        assert_eq!(suggest("protocl", registry), Some("protocol"));
+        assert_eq!(suggest("cafile", registry), Some("ca-file"));
+        assert_eq!(suggest("scheme", registry), Some("protocol"));
+        // Not one typo away: suggesting `insecure` for `secure` would invert the intent.
+        assert_eq!(suggest("secure", registry), None);
+        assert_eq!(suggest("ca", ConfigToml::KEYS), None);
+        assert_eq!(suggest("x", registry), None);
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        let text = "a = 1\nké = \"x\"\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        assert_eq!(line_column(text, 9), (2, 3));
+        assert_eq!(line_column(text, 8), (2, 2)); // inside `é`: rounded down
+        assert_eq!(line_column(text, 1000), (3, 1));
+    }
+
+    #[test]
+    fn key_paths_quote_only_when_needed() {
+        let path = KeyPath::default()
+            .join("registries")
+            .join("ghcr.io")
+            .join("credential-helper")
+            .join("a\"b");
+        assert_eq!(
+            path.to_string(),
+            r#"registries."ghcr.io".credential-helper."a\"b""#
+        );
+    }
+}
