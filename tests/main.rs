@@ -1,1 +1,15 @@
-//! e2e
+//! End-to-end tests of the `wasm` binary against real registry processes.
+//!
+//! One test binary, so that the shared registries of [`support::registry`] are started once.
+//!
+//! - [`cli`]: help texts, version, usage errors, the sample component.
+//! - [`config`]: `wasm self config` and every bad config input.
+//! - [`credentials`]: the credential chain with real helpers, stores and files.
+//! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
+
+mod support;
+
+mod cli;
+mod config;
+mod credentials;
+mod push_pull;

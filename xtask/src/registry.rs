@@ -263,7 +263,12 @@ impl LocalRegistry {
     fn log_excerpt(&self) -> String {
         match (self.log_tail(20), &self.log) {
             (Some(tail), Some(path)) if !tail.trim().is_empty() => {
-                let mut excerpt = format!("\nlast lines of {}:", path.display());
+                // A temporary log is gone by the time anyone reads the error: no path then.
+                let mut excerpt = if self.is_temporary() {
+                    String::from("\nlast lines of its log:")
+                } else {
+                    format!("\nlast lines of {}:", path.display())
+                };
                 for line in tail.lines() {
                     let _ = write!(excerpt, "\n    {line}");
                 }

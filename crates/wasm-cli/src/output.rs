@@ -47,7 +47,9 @@ pub(crate) fn init(global: &GlobalOpts) {
     COLOR.store(color, Ordering::Relaxed);
     let default = match (global.quiet, global.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        // Other crates' logs (rustls, reqwest, oci-client) only from -vv on: their errors are
+        // reported once, by `main`, with what to do.
+        (false, 0) => "wasm=warn,wasm_registry=warn,wasm_config=warn",
         (false, 1) => "warn,wasm=info,wasm_registry=info,wasm_config=info",
         (false, 2) => "info,wasm=debug,wasm_registry=debug,wasm_config=debug",
         (false, _) => "debug,wasm=trace,wasm_registry=trace,wasm_config=trace,oci_client=trace",
@@ -136,8 +138,7 @@ pub(crate) fn exit_code_of(err: &anyhow::Error) -> u8 {
                 | RegistryError::NoCredentials { .. }
                 | RegistryError::Rejected { .. }
                 | RegistryError::Denied { .. }
-                | RegistryError::CleartextCredentials { .. }
-                | RegistryError::IdentityToken { .. } => EXIT_CREDENTIALS,
+                | RegistryError::CleartextCredentials { .. } => EXIT_CREDENTIALS,
                 RegistryError::ConnectionRefused { .. }
                 | RegistryError::Dns { .. }
                 | RegistryError::Untrusted { .. }

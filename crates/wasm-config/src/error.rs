@@ -108,8 +108,8 @@ pub enum ConfigError {
 /// What is wrong with a registry key; part of [`ConfigError::InvalidRegistryKey`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryKeyProblem {
-    /// The key is the empty string.
-    #[error("the key is empty; write the registry host, like `[registries.\"ghcr.io\"]`")]
+    /// The key has no host: it is empty, or starts with `:` or `/`.
+    #[error("the host is empty; write HOST or HOST:PORT, like `[registries.\"ghcr.io\"]`")]
     Empty,
     /// The key starts with `SCHEME://`.
     #[error(

@@ -12,7 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,12 @@ enum Event {
     Exited(io::Result<ExitStatus>),
 }
 
+/// Why [`collect`] gave up.
+enum Abort {
+    TimedOut,
+    Io(io::Error),
+}
+
 fn run(
     mut cmd: Command,
     program: &str,
@@ -114,7 +120,7 @@ fn run(
     }
 
     tracing::debug!(command = %label, "running");
-    let mut child = cmd.spawn().map_err(|source| {
+    let child = cmd.spawn().map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             ExecError::NotFound {
                 program: program.to_owned(),
@@ -127,39 +133,75 @@ fn run(
         }
     })?;
     let pid = child.id();
+    let (events, pending) = start_threads(child, stdin);
+    match collect(&events, pending, deadline) {
+        Ok(output) => {
+            tracing::debug!(command = %label, status = output.status, "finished");
+            Ok(output)
+        }
+        Err(abort) => {
+            // Return now: the threads end on their own once the killed processes' pipes close.
+            kill_tree(pid);
+            Err(match abort {
+                Abort::TimedOut => {
+                    tracing::debug!(command = %label, ?timeout, "timed out and killed");
+                    ExecError::TimedOut {
+                        command: label,
+                        after: timeout,
+                    }
+                }
+                Abort::Io(source) => ExecError::Io {
+                    command: label,
+                    source,
+                },
+            })
+        }
+    }
+}
 
+/// Starts one thread per pipe and one waiting for `child`; returns where they report and how
+/// many reports to expect.
+fn start_threads(mut child: Child, stdin: Option<&[u8]>) -> (Receiver<Event>, usize) {
     let (tx, rx) = mpsc::channel();
-    let mut pending = 3;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pending += 1;
-        let input = input.to_vec();
+    let mut pending = 0;
+    let mut spawn = |job: Box<dyn FnOnce() -> Event + Send>| {
         let tx = tx.clone();
+        pending += 1;
         thread::spawn(move || {
+            // The receiver is gone once the caller has given up; nothing to do then.
+            let _ = tx.send(job());
+        });
+    };
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let input = input.to_vec();
+        spawn(Box::new(move || {
             // The pipe closes when `pipe` drops. A command that exits without reading all of
             // its input is not an error.
-            let result = match pipe.write_all(&input) {
+            Event::Stdin(match pipe.write_all(&input) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other,
-            };
-            let _ = tx.send(Event::Stdin(result));
-        });
+            })
+        }));
     }
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let tx_out = tx.clone();
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let result = stdout.read_to_end(&mut buf).map(|_| buf);
-        let _ = tx_out.send(Event::Stdout(result));
-    });
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let tx_err = tx.clone();
-    thread::spawn(move || {
-        let _ = tx_err.send(Event::Stderr(read_capped(stderr)));
-    });
-    thread::spawn(move || {
-        let _ = tx.send(Event::Exited(wait(child)));
-    });
+    if let Some(mut pipe) = child.stdout.take() {
+        spawn(Box::new(move || {
+            let mut buf = Vec::new();
+            Event::Stdout(pipe.read_to_end(&mut buf).map(|_| buf))
+        }));
+    }
+    if let Some(pipe) = child.stderr.take() {
+        spawn(Box::new(move || Event::Stderr(read_capped(pipe))));
+    }
+    spawn(Box::new(move || Event::Exited(child.wait())));
+    (rx, pending)
+}
 
+/// Gathers the threads' reports until all are in or `deadline` passes.
+fn collect(
+    events: &Receiver<Event>,
+    mut pending: usize,
+    deadline: Instant,
+) -> Result<CommandOutput, Abort> {
     let mut output = CommandOutput {
         status: -1,
         stdout: Secret::new(Vec::new()),
@@ -167,47 +209,24 @@ fn run(
     };
     while pending > 0 {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let event = match rx.recv_timeout(remaining) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => {
-                kill_tree(pid);
-                tracing::debug!(command = %label, ?timeout, "timed out, killed");
-                return Err(ExecError::TimedOut {
-                    command: label,
-                    after: timeout,
-                });
+        let event = events.recv_timeout(remaining).map_err(|e| match e {
+            RecvTimeoutError::Timeout => Abort::TimedOut,
+            RecvTimeoutError::Disconnected => {
+                Abort::Io(io::Error::other("a thread watching the command stopped"))
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                kill_tree(pid);
-                return Err(ExecError::Io {
-                    command: label,
-                    source: io::Error::other("a thread reading the command's output stopped"),
-                });
-            }
-        };
+        })?;
         pending -= 1;
-        let io_result = match event {
+        match event {
             Event::Stdin(result) => result,
             Event::Stdout(result) => result.map(|bytes| output.stdout = Secret::new(bytes)),
             Event::Stderr(result) => result.map(|text| output.stderr = text),
             Event::Exited(result) => {
                 result.map(|status| output.status = status.code().unwrap_or(-1))
             }
-        };
-        if let Err(source) = io_result {
-            kill_tree(pid);
-            return Err(ExecError::Io {
-                command: label,
-                source,
-            });
         }
+        .map_err(Abort::Io)?;
     }
-    tracing::debug!(command = %label, status = output.status, "finished");
     Ok(output)
-}
-
-fn wait(mut child: Child) -> io::Result<ExitStatus> {
-    child.wait()
 }
 
 /// Reads all of `pipe`, keeping the first [`STDERR_CAP`] bytes as trimmed lossy UTF-8.
@@ -255,7 +274,8 @@ fn kill_tree(pid: u32) {
     }
 }
 
-#[cfg(test)]
+// These tests run `sh`.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

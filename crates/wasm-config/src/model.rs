@@ -208,12 +208,6 @@ fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
             let (address, after) = rest
                 .split_once(']')
                 .ok_or(RegistryKeyProblem::Character { character: '[' })?;
-            let bad = address
-                .chars()
-                .find(|c| !(c.is_ascii_hexdigit() || *c == ':' || *c == '.'));
-            if let Some(character) = bad {
-                return Err(RegistryKeyProblem::Character { character });
-            }
             let port = match after.strip_prefix(':') {
                 Some(port) => Some(port),
                 None => match after.chars().next() {
@@ -221,19 +215,25 @@ fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
                     None => None,
                 },
             };
-            (&key[..address.len() + 2], port)
+            (address, port)
         }
         None => match key.split_once(':') {
             Some((host, port)) => (host, Some(port)),
             None => (key, None),
         },
     };
-    if host.is_empty() || host == "[]" {
+    if host.is_empty() {
         return Err(RegistryKeyProblem::Empty);
     }
-    let bad = host
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "-._[]:".contains(*c)));
+    let ipv6 = key.starts_with('[');
+    let bad = host.chars().find(|&c| {
+        let allowed = if ipv6 {
+            c.is_ascii_hexdigit() || c == ':' || c == '.'
+        } else {
+            c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'
+        };
+        !allowed
+    });
     if let Some(character) = bad {
         return Err(RegistryKeyProblem::Character { character });
     }
@@ -241,7 +241,7 @@ fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
         None => {}
         Some("") => {
             return Err(RegistryKeyProblem::EmptyPort {
-                host: host.to_ascii_lowercase(),
+                host: key[..key.len() - 1].to_ascii_lowercase(),
             });
         }
         Some(port) => {
@@ -282,8 +282,6 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 trait TomlTable: DeserializeOwned {
     /// The keys the struct accepts, for error messages; a test keeps it equal to the fields.
     const KEYS: &'static [&'static str];
-    /// What the table is, for "must be" messages.
-    const EXPECTED: &'static str;
 }
 
 /// The whole file.
@@ -296,7 +294,6 @@ struct ConfigToml {
 
 impl TomlTable for ConfigToml {
     const KEYS: &'static [&'static str] = &["helper-timeout", "registries"];
-    const EXPECTED: &'static str = "a table";
 }
 
 /// One `[registries."HOST"]` table.
@@ -311,7 +308,6 @@ struct RegistryToml {
 
 impl TomlTable for RegistryToml {
     const KEYS: &'static [&'static str] = &["credential-helper", "protocol", "insecure", "ca-file"];
-    const EXPECTED: &'static str = "a table of registry settings, like `[registries.\"ghcr.io\"]`";
 }
 
 /// The table form of `credential-helper`.
@@ -324,9 +320,11 @@ struct SplitHelperToml {
 
 impl TomlTable for SplitHelperToml {
     const KEYS: &'static [&'static str] = &["username", "password"];
-    const EXPECTED: &'static str = "a table with `username` and `password` commands";
 }
 
+const REGISTRIES: &str = "a table of registries, like `[registries.\"ghcr.io\"]`";
+const REGISTRY: &str = "a table of registry settings, like `[registries.\"ghcr.io\"]`";
+const SPLIT_HELPER: &str = "a table with `username` and `password` commands";
 const HELPER_SHAPE: &str = "a command string, or a table with `username` and `password` commands";
 const COMMAND: &str = "a non-empty command";
 const TIMEOUT: &str = "a number of seconds greater than 0, like `helper-timeout = 60`";
@@ -444,9 +442,7 @@ impl TryFrom<At<'_, Table>> for ConfigFileContents {
         let mut checked = BTreeMap::new();
         let mut written_as: BTreeMap<String, String> = BTreeMap::new();
         if let Some(registries) = registries {
-            let registries = at
-                .child("registries", registries)
-                .into_table("a table of registries, like `[registries.\"ghcr.io\"]`")?;
+            let registries = at.child("registries", registries).into_table(REGISTRIES)?;
             for (key, entry) in registries.into_entries() {
                 let registry =
                     registry_key(&key).map_err(|problem| ConfigError::InvalidRegistryKey {
@@ -494,7 +490,7 @@ impl TryFrom<At<'_, Value>> for RegistryConfig {
     type Error = ConfigError;
 
     fn try_from(at: At<'_, Value>) -> Result<Self, ConfigError> {
-        let at = at.into_table(RegistryToml::EXPECTED)?;
+        let at = at.into_table(REGISTRY)?;
         let file = at.file;
         let RegistryToml {
             credential_helper,
@@ -568,7 +564,7 @@ impl TryFrom<At<'_, Value>> for CredentialHelper {
                     (None, Some(_)) => "only `password`",
                     _ => "an empty table",
                 };
-                Err(at.invalid(SplitHelperToml::EXPECTED, found))
+                Err(at.invalid(SPLIT_HELPER, found))
             }
         }
     }
@@ -582,7 +578,7 @@ impl TryFrom<At<'_, Value>> for Protocol {
         match &at.value {
             Value::String(s) if s == "https" => Ok(Protocol::Https),
             Value::String(s) if s == "http" => Ok(Protocol::Http),
-            Value::String(s) => Err(at.invalid(EXPECTED, format!("{:?}", s))),
+            Value::String(s) => Err(at.invalid(EXPECTED, format!("{s:?}"))),
             other => Err(at.invalid_found(EXPECTED, other)),
         }
     }
@@ -1032,13 +1028,13 @@ mod tests {
             ),
             (
                 "",
-                "{path}: invalid registry key \"\": the key is empty; write the registry host, \
+                "{path}: invalid registry key \"\": the host is empty; write HOST or HOST:PORT, \
                  like `[registries.\"ghcr.io\"]`",
             ),
             (
                 ":5000",
-                "{path}: invalid registry key \":5000\": the key is empty; write the registry \
-                 host, like `[registries.\"ghcr.io\"]`",
+                "{path}: invalid registry key \":5000\": the host is empty; write HOST or \
+                 HOST:PORT, like `[registries.\"ghcr.io\"]`",
             ),
             (
                 "localhost:",
@@ -1064,6 +1060,16 @@ mod tests {
                 "localhost:+80",
                 "{path}: invalid registry key \"localhost:+80\": the port `+80` is not a number \
                  from 1 to 65535",
+            ),
+            (
+                "[fe80::1%eth0]:5000",
+                "{path}: invalid registry key \"[fe80::1%eth0]:5000\": '%' cannot appear in a \
+                 registry host; write HOST or HOST:PORT, like `[registries.\"localhost:5000\"]`",
+            ),
+            (
+                "[::1]5000",
+                "{path}: invalid registry key \"[::1]5000\": '5' cannot appear in a registry \
+                 host; write HOST or HOST:PORT, like `[registries.\"localhost:5000\"]`",
             ),
             (
                 "[::1",

@@ -164,18 +164,6 @@ pub enum RegistryError {
         /// The registry.
         registry: String,
     },
-    /// Identity tokens are not supported in this build.
-    #[error(
-        "the credentials for {registry} from {source_desc} are an identity token, which this \
-         version of wasm cannot use yet; log in with a username and password (or an access token \
-         as the password)"
-    )]
-    IdentityToken {
-        /// The registry.
-        registry: String,
-        /// Where it came from.
-        source_desc: String,
-    },
     /// The artifact is not a Wasm component.
     #[error("{reference} is not a Wasm artifact: {problem}")]
     NotWasmArtifact {
@@ -236,10 +224,24 @@ pub(crate) struct Ctx<'a> {
     pub(crate) resolution: &'a Resolution,
     /// The credentials were withheld (plain HTTP to a remote host).
     pub(crate) withheld: bool,
+    /// The token endpoint accepted the credentials.
+    pub(crate) authenticated: bool,
 }
 
 impl Ctx<'_> {
+    /// Marks that the token endpoint accepted the credentials: a 401 after that means the
+    /// token lacks the scope (the user may not do this), not that the credentials are wrong.
+    pub(crate) fn authenticated(mut self, token: &Option<String>) -> Self {
+        self.authenticated = token.is_some()
+            && self.resolution.credential != Credential::Anonymous
+            && !self.withheld;
+        self
+    }
+
     fn unauthorized(&self, detail: String) -> RegistryError {
+        if self.authenticated {
+            return self.denied(detail);
+        }
         match &self.resolution.credential {
             Credential::Anonymous => RegistryError::NoCredentials {
                 registry: self.registry.to_string(),
@@ -301,17 +303,7 @@ impl Ctx<'_> {
     pub(crate) fn classify(&self, err: oci_client::errors::OciDistributionError) -> RegistryError {
         use oci_client::errors::OciDistributionError as E;
         match err {
-            E::UnauthorizedError { .. } => {
-                // Authenticated by token but still refused: the token lacks the scope.
-                if self.resolution.credential != Credential::Anonymous
-                    && !self.withheld
-                    && self.action == Action::Push
-                {
-                    self.denied(String::new())
-                } else {
-                    self.unauthorized(String::new())
-                }
-            }
+            E::UnauthorizedError { .. } => self.unauthorized(String::new()),
             E::AuthenticationFailure(body) => self.unauthorized(error_text(&body)),
             E::ImageManifestNotFoundError(_) => self.not_found(String::new(), "MANIFEST_UNKNOWN"),
             E::RegistryError { envelope, .. } => {
@@ -322,13 +314,7 @@ impl Ctx<'_> {
                     .to_ascii_uppercase();
                 let message = first.map(|e| e.message.clone()).unwrap_or_default();
                 match code.as_str() {
-                    "UNAUTHORIZED" => {
-                        if self.resolution.credential != Credential::Anonymous && !self.withheld {
-                            self.denied(message)
-                        } else {
-                            self.unauthorized(message)
-                        }
-                    }
+                    "UNAUTHORIZED" => self.unauthorized(message),
                     "DENIED" => self.denied(message),
                     "NAMEUNKNOWN" | "NAME_UNKNOWN" => self.not_found(message, "NAME_UNKNOWN"),
                     "MANIFESTUNKNOWN" | "MANIFEST_UNKNOWN" => {
@@ -355,6 +341,18 @@ impl Ctx<'_> {
                     problem: format!("HTTP {code}: {}", error_text(&message)),
                 },
             },
+            E::RequestError(e) if e.status().is_some() => {
+                match e.status().map(|s| s.as_u16()).unwrap_or_default() {
+                    401 => self.unauthorized(String::new()),
+                    403 => self.denied(String::new()),
+                    404 => self.not_found(String::new(), ""),
+                    _ => RegistryError::Request {
+                        registry: self.registry.to_string(),
+                        action: format!("{} {}", self.action.verb(), self.repository),
+                        source: Box::new(e),
+                    },
+                }
+            }
             E::RequestError(e) => {
                 classify_reqwest(self.registry, &e).unwrap_or_else(|| RegistryError::Request {
                     registry: self.registry.to_string(),

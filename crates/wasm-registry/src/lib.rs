@@ -17,6 +17,7 @@ mod pull;
 mod push;
 mod query;
 pub mod reference;
+pub mod token;
 mod transport;
 
 pub use component::{ComponentError, WasmFile, WasmKind, check_file};

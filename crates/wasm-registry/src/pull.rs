@@ -59,11 +59,12 @@ pub(crate) async fn fetch_manifest(
 ) -> Result<WasmManifest, RegistryError> {
     let image = reference.to_oci();
     let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
-    session
+    let token = session
         .client
         .auth(&image, &session.auth, oci_client::RegistryOperation::Pull)
         .await
         .map_err(|e| ctx.classify(e))?;
+    let ctx = ctx.authenticated(&token);
     let (bytes, digest) = session
         .client
         .pull_manifest_raw(&image, &session.auth, ACCEPTED_MANIFESTS)
@@ -172,7 +173,7 @@ pub async fn pull(
 ) -> Result<PullOutcome, RegistryError> {
     let target = output_path(reference, output);
     let session = transport
-        .session(reference.registry(), reference.repository())
+        .session(reference.registry(), reference.repository(), Action::Pull)
         .await?;
     let wasm = fetch_manifest(&session, reference).await?;
     let image = reference.to_oci();

@@ -56,17 +56,18 @@ pub async fn push(
         .map_err(|e| RegistryError::Setup(format!("validation crashed: {e}")))??;
 
     let session = transport
-        .session(reference.registry(), reference.repository())
+        .session(reference.registry(), reference.repository(), Action::Push)
         .await?;
     let image = reference.to_oci();
     let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Push);
     let client = &session.client;
 
     // Surface authentication problems before any upload (oci-client swallows them later).
-    client
+    let token = client
         .auth(&image, &session.auth, oci_client::RegistryOperation::Push)
         .await
         .map_err(|e| ctx.classify(e))?;
+    let ctx = ctx.authenticated(&token);
 
     let created = now_rfc3339();
     let config = oci_wasm::WasmConfig {

@@ -42,7 +42,7 @@ pub async fn inspect_reference(
     reference: &Reference,
 ) -> Result<Inspection, RegistryError> {
     let session = transport
-        .session(reference.registry(), reference.repository())
+        .session(reference.registry(), reference.repository(), Action::Pull)
         .await?;
     let wasm = fetch_manifest(&session, reference).await?;
     let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
@@ -86,16 +86,17 @@ pub async fn tags(
     repository: &Repository,
 ) -> Result<Vec<String>, RegistryError> {
     let session = transport
-        .session(&repository.registry, &repository.repository)
+        .session(&repository.registry, &repository.repository, Action::Pull)
         .await?;
     let reference = Reference::parse(&format!("{repository}:latest"))?;
     let image = reference.to_oci();
     let ctx = session.ctx(&repository.repository, repository.to_string(), Action::Pull);
-    session
+    let token = session
         .client
         .auth(&image, &session.auth, oci_client::RegistryOperation::Pull)
         .await
         .map_err(|e| ctx.classify(e))?;
+    let ctx = ctx.authenticated(&token);
     let response = session
         .client
         .list_tags(&image, &session.auth, None, None)

@@ -24,6 +24,7 @@ use wasm_config::Protocol;
 use crate::credentials::{Credential, CredentialChain, Resolution};
 use crate::error::{Action, Ctx, RegistryError, classify_reqwest};
 use crate::reference::is_loopback;
+use crate::token::{exchange_identity_token, scope};
 
 /// Options from the command line that apply to every registry.
 #[derive(Clone, Debug, Default)]
@@ -83,6 +84,7 @@ impl Session {
             action,
             resolution: &self.resolution,
             withheld: self.withheld,
+            authenticated: false,
         }
     }
 }
@@ -109,11 +111,12 @@ impl Transport {
         &self.chain
     }
 
-    /// Opens a session for `registry`, resolving credentials for `repository`.
+    /// Opens a session for `registry`, resolving credentials for `action` on `repository`.
     pub async fn session(
         &self,
         registry: &str,
         repository: &str,
+        action: Action,
     ) -> Result<Session, RegistryError> {
         let settings = self.chain.config().registry(registry);
         let insecure = self.options.insecure || settings.is_some_and(|s| s.insecure);
@@ -143,7 +146,7 @@ impl Transport {
                 Scheme::Http => ClientProtocol::Http,
             },
             accept_invalid_certificates: insecure,
-            extra_root_certificates: certs,
+            extra_root_certificates: certs.clone(),
             use_monolithic_push: true,
             platform_resolver: None,
             connect_timeout: Some(Duration::from_secs(15)),
@@ -178,11 +181,18 @@ impl Transport {
                 RegistryAuth::Basic(username.clone(), password.expose().clone()),
                 false,
             ),
-            Credential::IdentityToken { .. } => {
-                return Err(RegistryError::IdentityToken {
-                    registry: registry.to_string(),
-                    source_desc: resolution.describe_source(),
-                });
+            Credential::IdentityToken { token, .. } => {
+                let http = http_client(&certs, insecure)?;
+                let access = exchange_identity_token(
+                    &http,
+                    &format!("{}://{registry}", scheme.as_str()),
+                    registry,
+                    &scope(repository, action),
+                    token,
+                    &resolution.describe_source(),
+                )
+                .await?;
+                (RegistryAuth::Bearer(access), false)
             }
         };
         tracing::debug!(
@@ -206,16 +216,7 @@ impl Transport {
         if let Some(s) = self.schemes.lock().expect("poisoned").get(registry) {
             return *s;
         }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .danger_accept_invalid_certs(insecure);
-        for c in certs {
-            if let Ok(cert) = reqwest::Certificate::from_pem(&c.data) {
-                builder = builder.tls_certs_merge([cert]);
-            }
-        }
-        let scheme = match builder.build() {
+        let scheme = match http_client(certs, insecure) {
             Ok(client) => match client.get(format!("https://{registry}/v2/")).send().await {
                 Ok(_) => Scheme::Https,
                 Err(e) => match classify_reqwest(registry, &e) {
@@ -236,6 +237,24 @@ impl Transport {
             .insert(registry.to_string(), scheme);
         scheme
     }
+}
+
+/// A plain reqwest client with the same trust settings as the oci-client one, for the requests
+/// oci-client does not make (scheme probe, identity-token exchange).
+fn http_client(certs: &[Certificate], insecure: bool) -> Result<reqwest::Client, RegistryError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("wasm/", env!("CARGO_PKG_VERSION")))
+        .danger_accept_invalid_certs(insecure);
+    for c in certs {
+        let parsed = reqwest::Certificate::from_pem_bundle(&c.data)
+            .map_err(|e| RegistryError::Setup(format!("invalid CA certificate: {e}")))?;
+        builder = builder.tls_certs_merge(parsed);
+    }
+    builder
+        .build()
+        .map_err(|e| RegistryError::Setup(format!("cannot set up the HTTP client: {e}")))
 }
 
 fn read_cert(path: &std::path::Path, registry: &str) -> Result<Certificate, RegistryError> {

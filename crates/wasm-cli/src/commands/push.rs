@@ -21,7 +21,7 @@ use crate::output::{self, Bars};
 #[derive(Debug, Args)]
 #[command(after_help = output::with_exit_status("Examples:
   wasm push ghcr.io/me/hello:1.0.0 target/wasm32-wasip2/release/hello.wasm
-  wasm push localhost:5000/hello:dev hello.wasm --annotation org.opencontainers.image.source=https://github.com/me/hello"))]
+  wasm push localhost:5000/hello:dev hello.wasm -a org.opencontainers.image.version=1.0"))]
 pub(crate) struct Opts {
     /// Where to push: [REGISTRY/]REPOSITORY[:TAG] (tag defaults to `latest`)
     reference: String,

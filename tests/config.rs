@@ -1,0 +1,1 @@
+//! `wasm self config` and bad config input.

@@ -1,0 +1,1 @@
+//! The credential chain end to end.
