@@ -85,6 +85,10 @@ impl Demo<'_> {
         let mut command = self.sandbox.command(self.wasm);
         command.args(args.iter().map(|arg| arg.as_ref()));
         cmd::run(&mut command).map_err(|err| {
+            // After Ctrl-C the failure is ours, not the registry's: its log would be noise.
+            if interrupt::requested() {
+                return err.context(format!("demo step `{name}` interrupted"));
+            }
             if let Some(tail) = self.registry.log_tail(LOG_LINES) {
                 eprintln!("registry log (last {LOG_LINES} lines):\n{tail}");
             }

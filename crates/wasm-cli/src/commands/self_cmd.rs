@@ -182,7 +182,6 @@ impl ConfigOpts {
                     summary: None,
                 },
                 Err(e) => {
-                    problems.push(e.to_string());
                     FileReport {
                         role: "docker".into(),
                         path: path.clone(),
@@ -217,7 +216,6 @@ impl ConfigOpts {
                     summary: None,
                 },
                 Err(e) => {
-                    problems.push(e.to_string());
                     FileReport {
                         role: "podman".into(),
                         path: path.clone(),
@@ -236,14 +234,18 @@ impl ConfigOpts {
         }
         let (known, list_errors) = chain.known_registries(!self.no_exec);
         for (what, error) in list_errors {
-            let text = format!("{what}: {error}");
-            if !problems.contains(&text) && !problems.iter().any(|p| p == &error) {
-                problems.push(text);
+            // File errors are shown with their file already.
+            if !credential_files.iter().any(|f| f.error.as_deref() == Some(error.as_str())) {
+                problems.push(format!("{what}: {error}"));
             }
         }
         let mut registries = Vec::new();
         for registry in known {
-            registries.push(match chain.resolve(&registry, None) {
+            let (host, namespace) = match registry.split_once('/') {
+                Some((h, n)) => (h, Some(n)),
+                None => (registry.as_str(), None),
+            };
+            registries.push(match chain.resolve(host, namespace) {
                 Ok(r) => RegistryReport {
                     registry,
                     ok: true,
@@ -265,7 +267,9 @@ impl ConfigOpts {
                 },
             });
         }
-        let ok = problems.is_empty() && registries.iter().all(|r| r.ok);
+        let ok = problems.is_empty()
+            && registries.iter().all(|r| r.ok)
+            && config_files.iter().chain(&credential_files).all(|f| f.error.is_none());
         let report = Report {
             ok,
             config_files,
@@ -351,6 +355,8 @@ fn render(report: &Report, no_exec: bool) -> String {
         } else {
             output::good("all credential sources work")
         }
+    } else if report.config_files.iter().any(|f| f.error.is_some()) {
+        output::bad("the configuration has errors: see above")
     } else {
         output::bad("some credential sources fail: see above")
     });

@@ -813,7 +813,8 @@ impl CredentialChain {
     }
 
     /// Every registry that any source knows about, for `self config`: from `wasm`'s config,
-    /// Docker's `auths` and `credHelpers`, the Podman files, and (with `exec`) `credsStore list`.
+    /// Docker's `auths` and `credHelpers`, the Podman files (as `HOST/NAMESPACE` where a key
+    /// names one), and (with `exec`) `credsStore list`.
     /// File errors are returned beside the list, not instead of it.
     pub fn known_registries(&self, exec: bool) -> (BTreeSet<String>, Vec<(String, String)>) {
         let mut out: BTreeSet<String> = self
@@ -826,10 +827,14 @@ impl CredentialChain {
         files.extend(self.locations.podman_files.iter());
         for path in files {
             let loaded = self.load(path);
+            let is_podman = self.locations.docker_config.as_ref() != Some(path);
             match loaded.as_ref() {
                 Ok(Some(file)) => {
                     let keys = file.auths.keys().chain(file.cred_helpers.keys());
-                    out.extend(keys.map(|k| registry_of_key(k)));
+                    // Podman keys may name a namespace (`quay.io/team`): list it as such.
+                    out.extend(keys.map(|k| {
+                        if is_podman { normalize_key(k) } else { registry_of_key(k) }
+                    }));
                     if exec && let Some(name) = &file.creds_store {
                         let site = HelperSite {
                             name: name.clone(),
