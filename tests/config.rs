@@ -61,17 +61,31 @@ credential-helper.password = "echo $SPARE"
         .collect();
     assert_eq!(
         names,
-        ["docker.io", "ghcr.io", "quay.io/team", "registry.example.com:5000"]
+        [
+            "docker.io",
+            "ghcr.io",
+            "quay.io/team",
+            "registry.example.com:5000"
+        ]
     );
     assert_eq!(registries[1]["username"], "octocat");
-    assert_eq!(registries[0]["steps"][1]["key"], "https://index.docker.io/v1/");
+    assert_eq!(
+        registries[0]["steps"][1]["key"],
+        "https://index.docker.io/v1/"
+    );
     crate::support::assert_no_secrets(&json.stdout, &["hub-pass", "pod-pass"]);
 
     // --no-exec runs nothing: an `op` that would fail is not noticed.
     sandbox.add_script("op", "echo 'not signed in' >&2; exit 1");
     let out = self_config(&sandbox, &["--no-exec"]);
     out.assert_success();
-    assert!(out.stdout.contains("would run `op item get ghcr --format json --fields username,password` (not run)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "would run `op item get ghcr --format json --fields username,password` (not run)"
+        ),
+        "{}",
+        out.stdout
+    );
     let out = self_config(&sandbox, &[]);
     out.assert_status(3);
     assert!(
@@ -86,13 +100,34 @@ credential-helper.password = "echo $SPARE"
 #[test]
 fn bad_config_files_name_the_file_key_and_fix() {
     let cases: &[(&str, &str)] = &[
-        ("syntax", "[registries.\"ghcr.io\"\ncredential-helper = \"x\"\n"),
-        ("unknown-key", "[registries.\"ghcr.io\"]\ncredential_helper = \"op item get x\"\n"),
-        ("wrong-type", "[registries.\"ghcr.io\"]\ninsecure = \"yes\"\n"),
-        ("half-split", "[registries.\"ghcr.io\"]\ncredential-helper.username = \"echo u\"\n"),
-        ("empty-command", "[registries.\"ghcr.io\"]\ncredential-helper = \"\"\n"),
-        ("scheme-key", "[registries.\"https://ghcr.io\"]\ncredential-helper = \"x\"\n"),
-        ("bad-protocol", "[registries.\"ghcr.io\"]\nprotocol = \"ftp\"\n"),
+        (
+            "syntax",
+            "[registries.\"ghcr.io\"\ncredential-helper = \"x\"\n",
+        ),
+        (
+            "unknown-key",
+            "[registries.\"ghcr.io\"]\ncredential_helper = \"op item get x\"\n",
+        ),
+        (
+            "wrong-type",
+            "[registries.\"ghcr.io\"]\ninsecure = \"yes\"\n",
+        ),
+        (
+            "half-split",
+            "[registries.\"ghcr.io\"]\ncredential-helper.username = \"echo u\"\n",
+        ),
+        (
+            "empty-command",
+            "[registries.\"ghcr.io\"]\ncredential-helper = \"\"\n",
+        ),
+        (
+            "scheme-key",
+            "[registries.\"https://ghcr.io\"]\ncredential-helper = \"x\"\n",
+        ),
+        (
+            "bad-protocol",
+            "[registries.\"ghcr.io\"]\nprotocol = \"ftp\"\n",
+        ),
         ("zero-timeout", "helper-timeout = 0\n"),
     ];
     let mut all = String::new();
@@ -127,7 +162,12 @@ fn explicit_and_project_files() {
         .run()
         .normalized(&sandbox);
     out.assert_status(1);
-    assert!(out.stdout.contains("cannot read config file [SANDBOX]/work/nope.toml"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("cannot read config file [SANDBOX]/work/nope.toml"),
+        "{}",
+        out.stdout
+    );
 
     // WASM_CONFIG replaces the global file; the project file overrides it per registry.
     sandbox.write_config("[registries.\"a.example\"]\ncredential-helper = \"echo global\"\n");
@@ -162,5 +202,10 @@ fn a_config_error_stops_a_pull_before_any_request() {
         .run();
     out.assert_status(1);
     assert!(out.stderr.contains("helper-timeout"), "{}", out.stderr);
-    assert!(registry.requests().iter().all(|r| !r.uri.contains("cfg/stop")));
+    assert!(
+        registry
+            .requests()
+            .iter()
+            .all(|r| !r.uri.contains("cfg/stop"))
+    );
 }

@@ -10,7 +10,9 @@ use crate::support::{
 };
 
 fn auth_field(user: &str, password: &str) -> String {
-    basic_auth(user, password).trim_start_matches("Basic ").to_string()
+    basic_auth(user, password)
+        .trim_start_matches("Basic ")
+        .to_string()
 }
 
 /// A sandbox trusting the shared TLS registry, with `extra` appended to its config.
@@ -108,7 +110,11 @@ fn docker_auths_in_every_spelling_and_podman_files() {
             .run();
         // Authenticated: the registry answers "not found", not 401.
         out.assert_status(1);
-        assert!(out.stderr.contains("was not found"), "{key}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("was not found"),
+            "{key}: {}",
+            out.stderr
+        );
     }
     for location in [
         PodmanLocation::Runtime,
@@ -131,7 +137,11 @@ fn docker_auths_in_every_spelling_and_podman_files() {
             .args(["pull", &registry.reference("other/x", "1")])
             .run();
         out.assert_status(3);
-        assert!(out.stderr.contains("user `alice`"), "{location:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("user `alice`"),
+            "{location:?}: {}",
+            out.stderr
+        );
     }
 }
 
@@ -157,7 +167,10 @@ fn a_real_docker_credential_pass_store() {
         &serde_json::json!({"credHelpers": {host.clone(): "pass"}}).to_string(),
     );
     let log = push_and_pull(&sandbox, registry, &unique_repo("pass/helpers"));
-    assert!(log.contains(&format!("under `https://{host}/v2/`")), "{log}");
+    assert!(
+        log.contains(&format!("under `https://{host}/v2/`")),
+        "{log}"
+    );
 
     // A miss (pass answers exit 0 with empty fields) is "no entry", then anonymous: 401.
     store.erase(&format!("https://{host}/v2/"));
@@ -167,7 +180,11 @@ fn a_real_docker_credential_pass_store() {
         .run()
         .normalized(&sandbox);
     out.assert_status(3);
-    assert!(out.stderr.contains("no credentials were found"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no credentials were found"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -175,7 +192,8 @@ fn broken_sources_stop_the_chain_with_their_error() {
     let registry = shared_basic_tls();
     let reference = registry.reference("broken/x", "1");
     let mut all = String::new();
-    let cases: Vec<(&str, Box<dyn Fn(&Sandbox)>)> = vec![
+    type Setup = Box<dyn Fn(&Sandbox)>;
+    let cases: Vec<(&str, Setup)> = vec![
         (
             "invalid-config-json",
             Box::new(|s: &Sandbox| {
@@ -191,7 +209,10 @@ fn broken_sources_stop_the_chain_with_their_error() {
         (
             "failing-helper",
             Box::new(|s: &Sandbox| {
-                s.add_script("op", "echo '[ERROR] You are not currently signed in.' >&2; exit 1");
+                s.add_script(
+                    "op",
+                    "echo '[ERROR] You are not currently signed in.' >&2; exit 1",
+                );
             }),
         ),
         (
@@ -203,13 +224,19 @@ fn broken_sources_stop_the_chain_with_their_error() {
         (
             "helper-prints-garbage",
             Box::new(|s: &Sandbox| {
-                s.add_script("op", &format!("echo 'username={ALICE_USER} password={ALICE_PASSWORD}'"));
+                s.add_script(
+                    "op",
+                    &format!("echo 'username={ALICE_USER} password={ALICE_PASSWORD}'"),
+                );
             }),
         ),
         (
             "helper-lacks-password",
             Box::new(|s: &Sandbox| {
-                s.add_script("op", r#"echo '[{"id":"username","value":"alice"},{"id":"notes","value":"x"}]'"#);
+                s.add_script(
+                    "op",
+                    r#"echo '[{"id":"username","value":"alice"},{"id":"notes","value":"x"}]'"#,
+                );
             }),
         ),
         (
@@ -229,7 +256,11 @@ fn broken_sources_stop_the_chain_with_their_error() {
         };
         let sandbox = sandbox_for(registry, helper);
         setup(&sandbox);
-        let out = sandbox.wasm().args(["pull", &reference]).run().normalized(&sandbox);
+        let out = sandbox
+            .wasm()
+            .args(["pull", &reference])
+            .run()
+            .normalized(&sandbox);
         out.assert_status(3);
         assert_no_secrets(&out.stderr, &[]);
         all.push_str(&format!("== {name}\n{}\n", out.stderr));
@@ -251,7 +282,8 @@ fn a_hanging_helper_is_stopped_at_the_timeout() {
         .normalized(&sandbox);
     out.assert_status(3);
     assert!(
-        out.stderr.contains("did not finish within 1 s and was stopped"),
+        out.stderr
+            .contains("did not finish within 1 s and was stopped"),
         "{}",
         out.stderr
     );

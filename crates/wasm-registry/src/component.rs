@@ -147,7 +147,7 @@ pub fn check_reader(mut reader: impl Read, name: &str) -> Result<WasmFile, Compo
                     drained += start;
                     start = 0;
                 }
-                let want = usize::try_from(hint).unwrap_or(READ_SIZE).max(READ_SIZE);
+                let want = hint.max(READ_SIZE);
                 buf.reserve(want);
                 eof = fill(&mut reader, &mut buf, &mut hasher, &mut size).map_err(read_err)?;
                 continue;

@@ -453,7 +453,7 @@ mod tests {
             ),
             (
                 "ghcr.io/a:b:c",
-                "invalid reference `ghcr.io/a:b:c`: `ghcr.io/a:b` is not a valid registry host",
+                "invalid reference `ghcr.io/a:b:c`: `a:b` is not a valid repository segment: use lowercase letters, digits, and `.`, `_`, `__` or `-` between them",
             ),
             (
                 "ghcr.io/a:-x",

@@ -150,27 +150,28 @@ impl ConfigOpts {
         let mut credential_files = Vec::new();
         if let Some(path) = &locations.docker_config {
             credential_files.push(match docker_config_summary(path) {
-                Ok(Some((store, helpers, auths))) => FileReport {
+                Ok(Some(summary)) => FileReport {
                     role: "docker".into(),
                     path: path.clone(),
                     present: true,
                     error: None,
                     summary: Some(format!(
                         "credsStore: {}; credHelpers: {}; auths: {}",
-                        store.as_deref().unwrap_or("none"),
-                        if helpers.is_empty() {
+                        summary.creds_store.as_deref().unwrap_or("none"),
+                        if summary.cred_helpers.is_empty() {
                             "none".to_string()
                         } else {
-                            helpers
+                            summary
+                                .cred_helpers
                                 .iter()
                                 .map(|(k, v)| format!("{k} -> {v}"))
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         },
-                        if auths.is_empty() {
+                        if summary.auths.is_empty() {
                             "none".to_string()
                         } else {
-                            auths.join(", ")
+                            summary.auths.join(", ")
                         }
                     )),
                 },
@@ -181,30 +182,28 @@ impl ConfigOpts {
                     error: None,
                     summary: None,
                 },
-                Err(e) => {
-                    FileReport {
-                        role: "docker".into(),
-                        path: path.clone(),
-                        present: true,
-                        error: Some(e.to_string()),
-                        summary: None,
-                    }
-                }
+                Err(e) => FileReport {
+                    role: "docker".into(),
+                    path: path.clone(),
+                    present: true,
+                    error: Some(e.to_string()),
+                    summary: None,
+                },
             });
         }
         for path in &locations.podman_files {
             let report = match docker_config_summary(path) {
-                Ok(Some((_, _, auths))) => FileReport {
+                Ok(Some(summary)) => FileReport {
                     role: "podman".into(),
                     path: path.clone(),
                     present: true,
                     error: None,
                     summary: Some(format!(
                         "auths: {}",
-                        if auths.is_empty() {
+                        if summary.auths.is_empty() {
                             "none".to_string()
                         } else {
-                            auths.join(", ")
+                            summary.auths.join(", ")
                         }
                     )),
                 },
@@ -215,15 +214,13 @@ impl ConfigOpts {
                     error: None,
                     summary: None,
                 },
-                Err(e) => {
-                    FileReport {
-                        role: "podman".into(),
-                        path: path.clone(),
-                        present: true,
-                        error: Some(e.to_string()),
-                        summary: None,
-                    }
-                }
+                Err(e) => FileReport {
+                    role: "podman".into(),
+                    path: path.clone(),
+                    present: true,
+                    error: Some(e.to_string()),
+                    summary: None,
+                },
             };
             credential_files.push(report);
         }
@@ -235,7 +232,10 @@ impl ConfigOpts {
         let (known, list_errors) = chain.known_registries(!self.no_exec);
         for (what, error) in list_errors {
             // File errors are shown with their file already.
-            if !credential_files.iter().any(|f| f.error.as_deref() == Some(error.as_str())) {
+            if !credential_files
+                .iter()
+                .any(|f| f.error.as_deref() == Some(error.as_str()))
+            {
                 problems.push(format!("{what}: {error}"));
             }
         }
@@ -269,7 +269,10 @@ impl ConfigOpts {
         }
         let ok = problems.is_empty()
             && registries.iter().all(|r| r.ok)
-            && config_files.iter().chain(&credential_files).all(|f| f.error.is_none());
+            && config_files
+                .iter()
+                .chain(&credential_files)
+                .all(|f| f.error.is_none());
         let report = Report {
             ok,
             config_files,

@@ -219,10 +219,12 @@ pub fn key_spellings(registry: &str) -> Vec<String> {
 /// lower-case host, Docker Hub's aliases as `docker.io`.
 pub fn normalize_key(key: &str) -> String {
     let key = key.trim();
-    let rest = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
+    let rest = match key.find("://") {
+        Some(i) if matches!(key[..i].to_ascii_lowercase().as_str(), "http" | "https") => {
+            &key[i + 3..]
+        }
+        _ => key,
+    };
     let (host, path) = match rest.split_once('/') {
         Some((h, p)) => (h, p.trim_end_matches('/')),
         None => (rest, ""),

@@ -314,9 +314,12 @@ pub struct CredentialChain {
     locations: StoreLocations,
     timeout: Duration,
     exec: bool,
-    files: Mutex<HashMap<PathBuf, Arc<Result<Option<AuthFile>, String>>>>,
-    resolved: Mutex<HashMap<String, Arc<Result<Resolution, String>>>>,
+    files: Mutex<HashMap<PathBuf, Loaded>>,
+    resolved: Mutex<HashMap<String, Resolution>>,
 }
+
+/// A parsed auth file (`None`: no file), or its error as text; shared per path.
+type Loaded = Arc<Result<Option<AuthFile>, String>>;
 
 /// Why a lookup stopped before the end of the chain.
 enum Stop {
@@ -370,26 +373,30 @@ impl CredentialChain {
         registry: &str,
         repository: Option<&str>,
     ) -> Result<Resolution, ChainError> {
-        let cache_key = format!("{registry}|{}", repository.unwrap_or(""));
-        if let Some(hit) = self
-            .resolved
-            .lock()
-            .expect("poisoned")
-            .get(&cache_key)
-            .cloned()
+        // Helpers and stores answer per registry: their results are cached per registry, so
+        // each runs at most once per process. Podman keys may depend on the repository.
+        let repo_key = format!("{registry}|{}", repository.unwrap_or(""));
         {
-            if let Ok(res) = hit.as_ref() {
-                return Ok(res.clone());
+            let cache = self.resolved.lock().expect("poisoned");
+            if let Some(hit) = cache.get(registry).or_else(|| cache.get(&repo_key)) {
+                return Ok(hit.clone());
             }
         }
-        let result = self.resolve_uncached(registry, repository);
-        if let Ok(res) = &result {
-            self.resolved
-                .lock()
-                .expect("poisoned")
-                .insert(cache_key, Arc::new(Ok(res.clone())));
-        }
-        result
+        let resolution = self.resolve_uncached(registry, repository)?;
+        let per_registry = !matches!(
+            resolution.source().source,
+            SourceKind::Podman | SourceKind::Anonymous
+        );
+        let key = if per_registry {
+            registry.to_string()
+        } else {
+            repo_key
+        };
+        self.resolved
+            .lock()
+            .expect("poisoned")
+            .insert(key, resolution.clone());
+        Ok(resolution)
     }
 
     fn resolve_uncached(
@@ -530,7 +537,7 @@ impl CredentialChain {
         }
     }
 
-    fn load(&self, path: &Path) -> Arc<Result<Option<AuthFile>, String>> {
+    fn load(&self, path: &Path) -> Loaded {
         // Files are parsed once per process; the error is kept as text because the chain
         // reports it per registry.
         let mut files = self.files.lock().expect("poisoned");
@@ -540,18 +547,14 @@ impl CredentialChain {
             .clone()
     }
 
-    fn load_checked(
-        &self,
-        path: &Path,
-        source: SourceKind,
-    ) -> Result<Option<Arc<Result<Option<AuthFile>, String>>>, Stop> {
+    fn load_checked(&self, path: &Path, source: SourceKind) -> Result<Option<Loaded>, Stop> {
         let loaded = self.load(path);
         match loaded.as_ref() {
             Ok(None) => Ok(None),
             Ok(Some(_)) => Ok(Some(loaded)),
             Err(_) => {
                 // Parse again for a typed error (cheap, and only on the failure path).
-                let err = AuthFile::load(path).err().expect("failed before");
+                let err = AuthFile::load(path).expect_err("failed before");
                 Err(Stop::Failed(source, path.display().to_string(), err.into()))
             }
         }
@@ -833,7 +836,11 @@ impl CredentialChain {
                     let keys = file.auths.keys().chain(file.cred_helpers.keys());
                     // Podman keys may name a namespace (`quay.io/team`): list it as such.
                     out.extend(keys.map(|k| {
-                        if is_podman { normalize_key(k) } else { registry_of_key(k) }
+                        if is_podman {
+                            normalize_key(k)
+                        } else {
+                            registry_of_key(k)
+                        }
                     }));
                     if exec && let Some(name) = &file.creds_store {
                         let site = HelperSite {
@@ -924,12 +931,24 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Parsed Docker config summary for `self config`: (credsStore, credHelpers, auths keys).
-pub fn docker_config_summary(
-    path: &Path,
-) -> Result<Option<(Option<String>, BTreeMap<String, String>, Vec<String>)>, AuthFileError> {
-    Ok(AuthFile::load(path)?
-        .map(|f| (f.creds_store, f.cred_helpers, f.auths.into_keys().collect())))
+/// What the Docker or Podman file at `path` configures, for `self config`.
+pub fn docker_config_summary(path: &Path) -> Result<Option<AuthFileSummary>, AuthFileError> {
+    Ok(AuthFile::load(path)?.map(|f| AuthFileSummary {
+        creds_store: f.creds_store,
+        cred_helpers: f.cred_helpers,
+        auths: f.auths.into_keys().collect(),
+    }))
+}
+
+/// What an auth file configures, without its secrets.
+#[derive(Debug, Clone)]
+pub struct AuthFileSummary {
+    /// `credsStore`.
+    pub creds_store: Option<String>,
+    /// `credHelpers`: registry key -> helper name.
+    pub cred_helpers: BTreeMap<String, String>,
+    /// The keys of `auths`.
+    pub auths: Vec<String>,
 }
 
 #[cfg(test)]
