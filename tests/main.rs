@@ -5,6 +5,7 @@
 //! - [`cli`]: help texts, version, usage errors, the sample component.
 //! - [`config`]: `wasm self config` and every bad config input.
 //! - [`credentials`]: the credential chain with real helpers, stores and files.
+//! - [`interop`]: oci-wasm (what wkg uses) reads what `wasm` writes, and the reverse.
 //! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
 
 mod support;
@@ -12,4 +13,5 @@ mod support;
 mod cli;
 mod config;
 mod credentials;
+mod interop;
 mod push_pull;

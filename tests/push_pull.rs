@@ -378,14 +378,9 @@ fn bad_inputs_have_clear_errors_and_send_nothing() {
     );
 }
 
-#[test]
-fn a_container_image_is_not_pulled() {
-    let registry = shared_anonymous();
-    let sandbox = Sandbox::new();
-    let repo = unique_repo("image/nginx");
-    // Write an image manifest with a container config straight into the registry.
-    let config = br#"{"architecture":"amd64","os":"linux"}"#;
-    let digest = sha256(config);
+/// Uploads a blob to `repo` with the monolithic POST+PUT flow; returns its digest.
+fn upload_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
+    let digest = sha256(bytes);
     let upload = registry.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], None);
     assert_eq!(upload.status, 202);
     let location = upload.header("Location").unwrap().to_string();
@@ -398,37 +393,134 @@ fn a_container_image_is_not_pulled() {
         "PUT",
         &format!("{path}{sep}digest={digest}"),
         &[],
-        Some(config),
+        Some(bytes),
     );
     assert_eq!(put.status, 201, "{}", put.text());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest, "size": config.len()},
-        "layers": [],
-    })
-    .to_string();
-    let put = registry.request(
-        "PUT",
-        &format!("/v2/{repo}/manifests/latest"),
-        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
-        Some(manifest.as_bytes()),
-    );
-    assert_eq!(put.status, 201, "{}", put.text());
+    digest
+}
 
+#[test]
+fn artifacts_that_are_not_wasm_components_are_refused() {
+    let registry = shared_anonymous();
+    let sandbox = Sandbox::new();
+    let repo = unique_repo("notwasm/app");
+    let container_config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let container_digest = upload_blob(registry, &repo, container_config);
+    let wasm_config = br#"{"architecture":"wasm","os":"wasip2","layerDigests":[]}"#;
+    let wasm_config_digest = upload_blob(registry, &repo, wasm_config);
+    let layer = sample_component();
+    let layer_digest = upload_blob(registry, &repo, &layer);
+    let descriptor = |media: &str, digest: &str, size: usize| serde_json::json!({"mediaType": media, "digest": digest, "size": size});
+    let wasm_layer = descriptor("application/wasm", &layer_digest, layer.len());
+    let cases = [
+        (
+            "image",
+            descriptor(
+                "application/vnd.oci.image.config.v1+json",
+                &container_digest,
+                container_config.len(),
+            ),
+            vec![],
+            "its config has media type `application/vnd.oci.image.config.v1+json`, expected `application/vnd.wasm.config.v0+json` (is it a container image?)",
+        ),
+        (
+            "no-layer",
+            descriptor(
+                "application/vnd.wasm.config.v0+json",
+                &wasm_config_digest,
+                wasm_config.len(),
+            ),
+            vec![],
+            "it has no layer",
+        ),
+        (
+            "two-layers",
+            descriptor(
+                "application/vnd.wasm.config.v0+json",
+                &wasm_config_digest,
+                wasm_config.len(),
+            ),
+            vec![wasm_layer.clone(), wasm_layer.clone()],
+            "it has 2 layers, expected one `application/wasm` layer",
+        ),
+        (
+            "tar-layer",
+            descriptor(
+                "application/vnd.wasm.config.v0+json",
+                &wasm_config_digest,
+                wasm_config.len(),
+            ),
+            vec![descriptor(
+                "application/vnd.oci.image.layer.v1.tar",
+                &layer_digest,
+                layer.len(),
+            )],
+            "its layer has media type `application/vnd.oci.image.layer.v1.tar`, expected `application/wasm`",
+        ),
+    ];
+    for (tag, config, layers, problem) in cases {
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config,
+            "layers": layers,
+        })
+        .to_string();
+        let put = registry.request(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            Some(manifest.as_bytes()),
+        );
+        assert_eq!(put.status, 201, "{}", put.text());
+        let out = sandbox
+            .wasm()
+            .args(["pull", &registry.reference(&repo, tag), "-o", "n.wasm"])
+            .run()
+            .normalized(&sandbox);
+        out.assert_status(1);
+        assert_eq!(
+            out.stderr,
+            format!("error: 127.0.0.1:[PORT]/{repo}:{tag} is not a Wasm artifact: {problem}\n")
+        );
+        assert!(!sandbox.path("work/n.wasm").exists());
+    }
+}
+
+#[test]
+fn quiet_and_insecure() {
+    let registry = shared_basic_tls();
+    let sandbox = Sandbox::new();
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
+    let reference = registry.reference(&unique_repo("quiet/app"), "1");
+    // --insecure accepts the test CA's certificate without trusting the CA.
     let out = sandbox
         .wasm()
-        .args(["pull", &registry.reference(&repo, "latest"), "-o", "n.wasm"])
+        .args(["push", &reference, "--insecure", "-q"])
+        .arg(hello_wasm())
+        .run();
+    out.assert_success();
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    let out = sandbox
+        .wasm()
+        .args(["pull", &reference, "--insecure", "-q"])
+        .run();
+    out.assert_success();
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    // `insecure = true` in the config does the same.
+    sandbox.write_config(&format!(
+        "[registries.\"{}\"]\ninsecure = true\n",
+        registry.host
+    ));
+    sandbox
+        .wasm()
+        .args(["tags", reference.trim_end_matches(":1")])
         .run()
-        .normalized(&sandbox);
-    out.assert_status(1);
-    assert_eq!(
-        out.stderr,
-        format!(
-            "error: 127.0.0.1:[PORT]/{repo}:latest is not a Wasm artifact: its config has media type `application/vnd.oci.image.config.v1+json`, expected `application/vnd.wasm.config.v0+json` (is it a container image?)\n"
-        )
-    );
-    assert!(!sandbox.path("work/n.wasm").exists());
+        .assert_success();
 }
 
 #[test]
