@@ -37,6 +37,8 @@ fn help_texts() {
         &["tags", "--help"],
         &["self", "--help"],
         &["self", "config", "--help"],
+        &["self", "state", "--help"],
+        &["self", "clean", "--help"],
         &["self", "completions", "--help"],
         &["self", "man-pages", "--help"],
     ] {

@@ -2,6 +2,7 @@
 //!
 //! One test binary, so that the shared registries of [`support::registry`] are started once.
 //!
+//! - [`cache`]: the local cache, re-push/re-pull without blob transfers, batches, memory.
 //! - [`cli`]: help texts, version, usage errors, the sample component.
 //! - [`config`]: `wasm self config` and every bad config input.
 //! - [`credentials`]: the credential chain with real helpers, stores and files.
@@ -10,6 +11,7 @@
 
 mod support;
 
+mod cache;
 mod cli;
 mod config;
 mod credentials;

@@ -628,3 +628,45 @@ pub(crate) fn random_hex(n: usize) -> String {
         .expect("read /dev/urandom");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Runs `cmd` to completion under GNU time and returns the peak resident set size of the
+/// `wasm` process (KiB); panics unless it exits 0.
+///
+/// Measured by `/usr/bin/time` rather than `wait4` here: a child spawned from this (large) test
+/// process inherits its resident-set high-water mark until `exec`, which would swamp the figure.
+pub fn max_rss_kib(cmd: WasmCommand) -> u64 {
+    let time = require_tool("/usr/bin/time", "time");
+    let report = tempfile::NamedTempFile::new().expect("temp file");
+    let mut wrapped = Command::new(time);
+    wrapped
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(cmd.cmd.get_program())
+        .args(cmd.cmd.get_args());
+    wrapped.env_clear();
+    for (key, value) in cmd.cmd.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    if let Some(dir) = cmd.cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    let output = wrapped
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wasm under /usr/bin/time");
+    assert!(
+        output.status.success(),
+        "wasm failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = fs::read_to_string(report.path()).expect("read GNU time's report");
+    text.trim()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected GNU time report: {text}"))
+}

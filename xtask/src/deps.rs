@@ -55,6 +55,11 @@ pub(crate) const ALL: &[Package] = &[
         name: "openssl",
         program: "openssl",
     },
+    // GNU time: peak memory of a `wasm` process measured from outside (memory-bound tests).
+    Package {
+        name: "time",
+        program: "/usr/bin/time",
+    },
 ];
 
 impl Package {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use wasm_config::{Config, LoadOptions};
-use wasm_registry::{CredentialChain, StoreLocations, Transport, TransportOptions};
+use wasm_registry::{Cache, CredentialChain, StoreLocations, Transport, TransportOptions};
 
 use crate::cli::{GlobalOpts, RegistryOpts};
 
@@ -35,7 +35,8 @@ pub(crate) fn transport(global: &GlobalOpts, opts: &RegistryOpts) -> anyhow::Res
             plain_http: opts.plain_http,
             insecure: opts.insecure,
         },
-    ))
+    )
+    .with_cache(Cache::default_location()))
 }
 
 /// A single-threaded runtime: these commands wait on the network, not the CPU.

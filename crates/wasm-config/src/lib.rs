@@ -22,6 +22,8 @@ mod secret;
 pub use error::{ConfigError, ExecError, HelperError, HelperOutputError, RegistryKeyProblem};
 pub use exec::{CommandOutput, run_program, run_shell};
 pub use helper::{UsernamePassword, parse_json_helper_output, run_credential_helper};
-pub use load::{ConfigFile, FileRole, LoadOptions, global_config_path, project_config_path};
+pub use load::{
+    ConfigFile, FileRole, LoadOptions, cache_dir, global_config_path, project_config_path,
+};
 pub use model::{Config, ConfigFileContents, CredentialHelper, Protocol, RegistryConfig};
 pub use secret::Secret;

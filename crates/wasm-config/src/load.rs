@@ -86,6 +86,17 @@ fn global_config_path_from(
     Some(dir.join("wasm").join("config.toml"))
 }
 
+/// The cache directory: `$XDG_CACHE_HOME/wasm` when `XDG_CACHE_HOME` is set and absolute (on
+/// every platform), else `wasm` in the platform's cache directory (`~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows). `None` without a home directory.
+pub fn cache_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute());
+    let dir = xdg.or_else(|| directories::BaseDirs::new().map(|d| d.cache_dir().to_owned()))?;
+    Some(dir.join("wasm"))
+}
+
 /// The project config file: `.config/wasm/config.toml` in `cwd`.
 pub fn project_config_path(cwd: &Path) -> PathBuf {
     cwd.join(".config").join("wasm").join("config.toml")

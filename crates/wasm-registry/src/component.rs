@@ -1,11 +1,13 @@
 //! Checking a Wasm file before it is pushed: full validation, its kind (component or core
-//! module), its top-level imports and exports, its size and its SHA-256 digest — in one
-//! streaming pass over the file.
+//! module), its top-level imports and exports, its size and its SHA-256 digest — in one pass
+//! over the file, in bounded memory.
 //!
-//! `wasmparser`'s `validate_all` wants the whole file in memory; its `Parser` also works
-//! incrementally, and a `Validator` can follow it payload by payload, which is what this module
-//! does so that a push never holds the component in memory (the buffer holds at most the
-//! largest single payload, e.g. one function body or data segment).
+//! The file is memory-mapped and walked with wasmparser's incremental `Parser`, which a
+//! `Validator` follows payload by payload (validating each function body as it comes).
+//! Mapping rather than reading keeps memory flat whatever the layout: the parser steps over the
+//! contents of custom sections (debug info can be hundreds of MiB) and data segments without
+//! touching them, and the pages already hashed and validated are handed back to the kernel as
+//! the walk moves on. A reading parser would have to hold every such section whole.
 //!
 //! The import and export names are the component's top-level extern names (e.g.
 //! `wasi:cli/run@0.2.0`), the same strings `oci-wasm` puts into the artifact's config from the
@@ -86,50 +88,89 @@ pub enum ComponentError {
     },
 }
 
-const READ_SIZE: usize = 256 * 1024;
+/// How far behind the walk pages are hashed and released, in bytes.
+const WINDOW: usize = 4 << 20;
 
-/// Validates the file at `path` in one streaming pass and describes it.
+/// Validates the file at `path` in one pass and describes it.
 pub fn check_file(path: &Path) -> Result<WasmFile, ComponentError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| ComponentError::Read {
+    let read_err = |source| ComponentError::Read {
         path: name.clone(),
         source,
-    })?;
-    check_reader(file, &name)
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() || meta.len() == 0 {
+        // Pipes and devices cannot be mapped (and an empty file cannot be Wasm).
+        return check_reader(file, &name);
+    }
+    // SAFETY: the mapping is read-only and private. If another process truncates the file
+    // while it is mapped, reading past the new end raises SIGBUS — the same risk every tool
+    // that maps its input (ripgrep, git) accepts; the digest catches any other change.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(read_err)?;
+    check_bytes(&map, &name, |start, end| {
+        // Pages already hashed and validated are not read again: let the kernel drop them so
+        // that the resident set stays small however large the file.
+        // SAFETY: `DontNeed` on a private, read-only file mapping only discards clean pages,
+        // which are read back from the file if touched again; no slice into them is used
+        // after this point (the walk only moves forward).
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    })
 }
 
-/// Validates Wasm bytes read from `reader`; `name` names it in errors.
+/// Validates Wasm bytes read from `reader` (read whole); `name` names it in errors.
 pub fn check_reader(mut reader: impl Read, name: &str) -> Result<WasmFile, ComponentError> {
-    let read_err = |source| ComponentError::Read {
-        path: name.to_string(),
-        source,
-    };
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| ComponentError::Read {
+            path: name.to_string(),
+            source,
+        })?;
+    check_bytes(&bytes, name, |_, _| {})
+}
+
+/// The walk over the whole binary. `release(start, end)` is called for page-aligned ranges
+/// that have been hashed and validated and will not be read again.
+fn check_bytes(
+    data: &[u8],
+    name: &str,
+    mut release: impl FnMut(usize, usize),
+) -> Result<WasmFile, ComponentError> {
     let invalid = |e: wasmparser::BinaryReaderError| ComponentError::Invalid {
         path: name.to_string(),
         message: e.message().to_string(),
         offset: e.offset(),
     };
-
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE);
-    let mut start = 0usize; // consumed bytes at the front of `buf`
-    let mut drained = 0usize; // bytes dropped from the front of `buf` so far
-    let mut eof = false;
-
-    // Fill the first 8 bytes to check the header before handing anything to the parser.
-    while buf.len() < 8 && !eof {
-        eof = fill(&mut reader, &mut buf, &mut hasher, &mut size).map_err(read_err)?;
-    }
-    if buf.len() < 8 || &buf[..4] != b"\0asm" {
+    if data.len() < 8 || &data[..4] != b"\0asm" {
         return Err(ComponentError::NotWasm {
             path: name.to_string(),
         });
     }
-    let kind = if Parser::is_component(&buf) {
+    let kind = if Parser::is_component(data) {
         WasmKind::Component
     } else {
         WasmKind::Module
+    };
+
+    let mut hasher = Sha256::new();
+    let mut hashed = 0usize;
+    let mut released = 0usize;
+    let mut advance = |to: usize, hasher: &mut Sha256| {
+        while to - hashed >= WINDOW || (to == data.len() && hashed < to) {
+            let end = (hashed + WINDOW).min(to);
+            hasher.update(&data[hashed..end]);
+            hashed = end;
+            let page_end = hashed & !(4095);
+            if page_end > released {
+                release(released, page_end);
+                released = page_end;
+            }
+        }
     };
 
     let mut validator = Validator::new();
@@ -138,110 +179,64 @@ pub fn check_reader(mut reader: impl Read, name: &str) -> Result<WasmFile, Compo
     let mut allocs = wasmparser::FuncValidatorAllocations::default();
     let mut imports = Vec::new();
     let mut exports = Vec::new();
-
+    let mut offset = 0usize;
     loop {
-        let (consumed, done) = match parser.parse(&buf[start..], eof).map_err(invalid)? {
-            Chunk::NeedMoreData(hint) => {
-                if start > 0 && start >= buf.len() / 2 {
-                    buf.drain(..start);
-                    drained += start;
-                    start = 0;
-                }
-                let want = hint.max(READ_SIZE);
-                buf.reserve(want);
-                eof = fill(&mut reader, &mut buf, &mut hasher, &mut size).map_err(read_err)?;
-                continue;
-            }
-            Chunk::Parsed { consumed, payload } => {
-                if stack.is_empty() {
-                    match &payload {
-                        Payload::ComponentImportSection(section) => {
-                            for import in section.clone() {
-                                imports
-                                    .push(import.map_err(invalid)?.name.full_name().into_owned());
-                            }
-                        }
-                        Payload::ComponentExportSection(section) => {
-                            for export in section.clone() {
-                                exports
-                                    .push(export.map_err(invalid)?.name.full_name().into_owned());
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                let mut done = false;
-                match validator.payload(&payload).map_err(invalid)? {
-                    ValidPayload::Ok => {}
-                    ValidPayload::Parser(nested) => {
-                        stack.push(std::mem::replace(&mut parser, nested));
-                    }
-                    ValidPayload::Func(func, body) => {
-                        let mut v = func.into_validator(allocs);
-                        v.validate(&body).map_err(invalid)?;
-                        allocs = v.into_allocations();
-                    }
-                    ValidPayload::End(_) => match stack.pop() {
-                        Some(outer) => parser = outer,
-                        None => done = true,
-                    },
-                }
-                (consumed, done)
-            }
+        let Chunk::Parsed { consumed, payload } =
+            parser.parse(&data[offset..], true).map_err(invalid)?
+        else {
+            unreachable!("with eof = true the parser never asks for more data");
         };
-        start += consumed;
+        if stack.is_empty() {
+            match &payload {
+                Payload::ComponentImportSection(section) => {
+                    for import in section.clone() {
+                        imports.push(import.map_err(invalid)?.name.full_name().into_owned());
+                    }
+                }
+                Payload::ComponentExportSection(section) => {
+                    for export in section.clone() {
+                        exports.push(export.map_err(invalid)?.name.full_name().into_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut done = false;
+        match validator.payload(&payload).map_err(invalid)? {
+            ValidPayload::Ok => {}
+            ValidPayload::Parser(nested) => {
+                stack.push(std::mem::replace(&mut parser, nested));
+            }
+            ValidPayload::Func(func, body) => {
+                let mut v = func.into_validator(allocs);
+                v.validate(&body).map_err(invalid)?;
+                allocs = v.into_allocations();
+            }
+            ValidPayload::End(_) => match stack.pop() {
+                Some(outer) => parser = outer,
+                None => done = true,
+            },
+        }
+        offset += consumed;
+        advance(offset, &mut hasher);
         if done {
             break;
         }
     }
-    // Bytes after the end of the binary: wasmparser reports them only when asked to parse them.
-    let end = drained + start;
-    let mut trailing = start < buf.len();
-    while !trailing && !eof {
-        let before = buf.len();
-        eof = fill(&mut reader, &mut buf, &mut hasher, &mut size).map_err(read_err)?;
-        trailing = buf.len() > before;
-    }
-    if trailing {
+    if offset < data.len() {
         return Err(ComponentError::Invalid {
             path: name.to_string(),
             message: "unexpected data after the end of the binary".into(),
-            offset: end as u64,
+            offset: offset as u64,
         });
     }
-    let digest = format!("sha256:{}", hex(&hasher.finalize()));
     Ok(WasmFile {
         kind,
-        size,
-        digest,
+        size: data.len() as u64,
+        digest: format!("sha256:{}", hex(&hasher.finalize())),
         imports,
         exports,
     })
-}
-
-/// Reads one chunk into `buf`; returns whether the reader is at its end.
-fn fill(
-    reader: &mut impl Read,
-    buf: &mut Vec<u8>,
-    hasher: &mut Sha256,
-    size: &mut u64,
-) -> std::io::Result<bool> {
-    let old = buf.len();
-    buf.resize(old + READ_SIZE, 0);
-    let n = loop {
-        match reader.read(&mut buf[old..]) {
-            Ok(n) => break n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                buf.truncate(old);
-                return Err(e);
-            }
-        }
-    };
-    buf.truncate(old + n);
-    hasher.update(&buf[old..]);
-    *size += n as u64;
-    Ok(n == 0)
 }
 
 /// Lower-case hex of bytes.

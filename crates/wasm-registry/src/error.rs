@@ -172,6 +172,14 @@ pub enum RegistryError {
         /// What was found instead.
         problem: String,
     },
+    /// `--offline`, and the cache lacks something.
+    #[error("cannot pull {reference} offline: {what}; pull it once with network access")]
+    Offline {
+        /// The reference.
+        reference: String,
+        /// What is missing.
+        what: String,
+    },
     /// The registry sent something that breaks the protocol.
     #[error("{registry} sent an invalid response: {problem}")]
     Protocol {

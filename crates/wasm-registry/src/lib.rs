@@ -9,6 +9,7 @@
 //!
 //! Depends on `wasm-config` only; the CLI depends on this crate.
 
+pub mod cache;
 pub mod component;
 pub mod credentials;
 mod error;
@@ -20,14 +21,15 @@ pub mod reference;
 pub mod token;
 mod transport;
 
+pub use cache::{Cache, CacheStats};
 pub use component::{ComponentError, WasmFile, WasmKind, check_file};
 pub use credentials::{
     ChainError, Credential, CredentialChain, Outcome, Resolution, SourceKind, Step, StoreLocations,
 };
 pub use error::{Action, RegistryError};
 pub use progress::{NoProgress, Progress};
-pub use pull::{MAX_MANIFEST_BYTES, PullOutcome, output_path, pull};
-pub use push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push};
+pub use pull::{MAX_MANIFEST_BYTES, PullOptions, PullOutcome, output_path, pull, pull_all};
+pub use push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};
 pub use query::{Inspection, inspect_file, inspect_reference, sort_tags, tags};
 pub use reference::{Reference, ReferenceError, Repository};
 pub use transport::{Scheme, Session, Transport, TransportOptions};

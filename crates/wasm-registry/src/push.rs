@@ -69,11 +69,18 @@ pub async fn push(
         .map_err(|e| ctx.classify(e))?;
     let ctx = ctx.authenticated(&token);
 
-    let created = now_rfc3339();
+    // The config's `created` is the file's modification time (or SOURCE_DATE_EPOCH), not the
+    // time of the push: pushing the same file again yields the same config blob, so a re-push
+    // uploads nothing. The manifest's annotation records when it was pushed.
+    let config_created = source_date_epoch()
+        .or_else(|| file_mtime(path))
+        .map(rfc3339)
+        .unwrap_or_else(now_rfc3339);
+    let created = source_date_epoch().map(rfc3339).unwrap_or_else(now_rfc3339);
     let config = oci_wasm::WasmConfig {
-        created: created
+        created: config_created
             .parse()
-            .map_err(|_| RegistryError::Setup("clock".into()))?,
+            .map_err(|_| RegistryError::Setup(format!("invalid time {config_created}")))?,
         author: None,
         architecture: oci_wasm::WASM_ARCHITECTURE.to_string(),
         os: file.kind.os().to_string(),
@@ -126,8 +133,10 @@ pub async fn push(
         .blob_exists(&image, &file.digest)
         .await
         .map_err(|e| ctx.classify(e))?;
-    if exists {
-        tracing::debug!(digest = %file.digest, "layer already in the registry");
+    let mounted = !exists
+        && mount_from_known_repository(transport, reference, &image, &session, &file.digest).await;
+    if exists || mounted {
+        tracing::debug!(digest = %file.digest, mounted, "layer already in the registry");
         skipped_blobs += 1;
     } else {
         progress.begin("uploading", file.size);
@@ -177,6 +186,12 @@ pub async fn push(
         .await
         .map_err(|e| ctx.classify(e))?;
 
+    if let Some(cache) = transport.cache() {
+        for digest in [&file.digest, &config_digest] {
+            let _ = cache.add_source(digest, reference.registry(), reference.repository());
+        }
+    }
+
     Ok(PushOutcome {
         reference: reference.to_string(),
         pinned: reference.pinned(&digest),
@@ -185,6 +200,61 @@ pub async fn push(
         uploaded_bytes,
         skipped_blobs,
     })
+}
+
+/// Asks the registry to mount `digest` from another repository of the same registry that the
+/// local cache knows holds it (a cross-repository mount: no bytes are sent). Returns whether it
+/// worked; a refusal (e.g. no pull access to the source) just means an upload follows.
+async fn mount_from_known_repository(
+    transport: &Transport,
+    reference: &Reference,
+    image: &oci_client::Reference,
+    session: &crate::transport::Session,
+    digest: &str,
+) -> bool {
+    let Some(cache) = transport.cache() else {
+        return false;
+    };
+    let prefix = format!("{}/", reference.registry());
+    for source in cache.sources(digest) {
+        let Some(repository) = source.strip_prefix(&prefix) else {
+            continue;
+        };
+        if repository == reference.repository() {
+            continue;
+        }
+        let from = oci_client::Reference::with_digest(
+            reference.registry().to_string(),
+            repository.to_string(),
+            digest.to_string(),
+        );
+        match session.client.mount_blob(image, &from, digest).await {
+            Ok(()) => {
+                tracing::info!(
+                    digest,
+                    from = repository,
+                    "mounted the layer from another repository"
+                );
+                return true;
+            }
+            Err(e) => tracing::debug!(digest, from = repository, "mount refused: {e}"),
+        }
+    }
+    false
+}
+
+/// SOURCE_DATE_EPOCH (reproducible builds), if set to a number of seconds.
+fn source_date_epoch() -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()
+}
+
+/// The file's modification time in seconds since the epoch.
+fn file_mtime(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 /// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-24T09:00:00Z`.
@@ -216,6 +286,34 @@ fn rfc3339(secs: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// Pushes several files concurrently, at most `jobs` at a time; one result per item, in the
+/// order given.
+pub async fn push_all(
+    transport: &Transport,
+    items: &[(Reference, std::path::PathBuf)],
+    annotations: &BTreeMap<String, String>,
+    jobs: usize,
+) -> Vec<Result<PushOutcome, RegistryError>> {
+    use futures_util::stream::{self, StreamExt as _};
+    let progress: Arc<dyn Progress> = Arc::new(crate::progress::NoProgress);
+    let mut results: Vec<(usize, Result<PushOutcome, RegistryError>)> =
+        stream::iter(items.iter().enumerate())
+            .map(|(i, (reference, path))| {
+                let progress = progress.clone();
+                async move {
+                    (
+                        i,
+                        push(transport, reference, path, annotations, progress).await,
+                    )
+                }
+            })
+            .buffer_unordered(jobs.max(1))
+            .collect()
+            .await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub async fn inspect_reference(
     let session = transport
         .session(reference.registry(), reference.repository(), Action::Pull)
         .await?;
-    let wasm = fetch_manifest(&session, reference).await?;
+    let wasm = fetch_manifest(&session, reference, transport.cache()).await?;
     let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
     let mut config = Vec::new();
     session

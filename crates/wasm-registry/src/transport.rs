@@ -21,6 +21,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::secrets::RegistryAuth;
 use wasm_config::Protocol;
 
+use crate::cache::Cache;
 use crate::credentials::{Credential, CredentialChain, Resolution};
 use crate::error::{Action, Ctx, RegistryError, classify_reqwest};
 use crate::reference::is_loopback;
@@ -93,7 +94,9 @@ impl Session {
 pub struct Transport {
     chain: Arc<CredentialChain>,
     options: TransportOptions,
+    cache: Option<Cache>,
     schemes: Mutex<HashMap<String, Scheme>>,
+    clients: Mutex<HashMap<String, oci_client::Client>>,
 }
 
 impl Transport {
@@ -102,8 +105,21 @@ impl Transport {
         Self {
             chain,
             options,
+            cache: None,
             schemes: Mutex::default(),
+            clients: Mutex::default(),
         }
+    }
+
+    /// Uses `cache` for manifests and blobs.
+    pub fn with_cache(mut self, cache: Option<Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The local cache, if any.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
     }
 
     /// The credential chain.
@@ -140,32 +156,59 @@ impl Transport {
             (None, false) => Scheme::Https,
         };
 
-        let config = ClientConfig {
-            protocol: match scheme {
-                Scheme::Https => ClientProtocol::Https,
-                Scheme::Http => ClientProtocol::Http,
-            },
-            accept_invalid_certificates: insecure,
-            extra_root_certificates: certs.clone(),
-            use_monolithic_push: true,
-            platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(60)),
-            user_agent: concat!("wasm/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
-        let client = oci_client::Client::try_from(config).map_err(|e| {
-            RegistryError::Setup(format!(
-                "cannot set up the HTTP client for {registry}: {}",
-                crate::credentials::error_chain(&e)
-            ))
-        })?;
-
         let chain = self.chain.clone();
         let (reg, repo) = (registry.to_string(), repository.to_string());
         let resolution = tokio::task::spawn_blocking(move || chain.resolve(&reg, Some(&repo)))
             .await
             .map_err(|e| RegistryError::Setup(format!("credential lookup crashed: {e}")))??;
+
+        // One HTTP client per registry and identity: requests share connections and tokens
+        // (oci-client keeps one set of credentials per registry in a client).
+        let mut identity = format!(
+            "{registry}|{}|{}",
+            resolution.credential.kind(),
+            resolution.credential.username().unwrap_or_default()
+        );
+        if matches!(resolution.credential, Credential::IdentityToken { .. }) {
+            // The exchanged access token is scoped to one repository.
+            identity = format!("{identity}|{repository}");
+        }
+        let cached = self
+            .clients
+            .lock()
+            .expect("poisoned")
+            .get(&identity)
+            .cloned();
+        let client = match cached {
+            Some(client) => client,
+            None => {
+                let config = ClientConfig {
+                    protocol: match scheme {
+                        Scheme::Https => ClientProtocol::Https,
+                        Scheme::Http => ClientProtocol::Http,
+                    },
+                    accept_invalid_certificates: insecure,
+                    extra_root_certificates: certs.clone(),
+                    use_monolithic_push: true,
+                    platform_resolver: None,
+                    connect_timeout: Some(Duration::from_secs(15)),
+                    read_timeout: Some(Duration::from_secs(60)),
+                    user_agent: concat!("wasm/", env!("CARGO_PKG_VERSION")),
+                    ..ClientConfig::default()
+                };
+                let client = oci_client::Client::try_from(config).map_err(|e| {
+                    RegistryError::Setup(format!(
+                        "cannot set up the HTTP client for {registry}: {}",
+                        crate::credentials::error_chain(&e)
+                    ))
+                })?;
+                self.clients
+                    .lock()
+                    .expect("poisoned")
+                    .insert(identity, client.clone());
+                client
+            }
+        };
 
         let cleartext_ok =
             scheme == Scheme::Https || is_loopback(registry) || configured == Some(Protocol::Http);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::Args;
-use wasm_registry::{Reference, push};
+use wasm_registry::{Reference, push, push_all};
 
 use crate::cli::{GlobalOpts, JsonOpt, RegistryOpts};
 use crate::context;
@@ -21,12 +21,19 @@ use crate::output::{self, Bars};
 #[derive(Debug, Args)]
 #[command(after_help = output::with_exit_status("Examples:
   wasm push ghcr.io/me/hello:1.0.0 target/wasm32-wasip2/release/hello.wasm
-  wasm push localhost:5000/hello:dev hello.wasm -a org.opencontainers.image.version=1.0"))]
+  wasm push localhost:5000/hello:dev hello.wasm -a org.opencontainers.image.version=1.0
+  wasm push ghcr.io/me/a:1 a.wasm ghcr.io/me/b:1 b.wasm   # both, concurrently"))]
 pub(crate) struct Opts {
     /// Where to push: [REGISTRY/]REPOSITORY[:TAG] (tag defaults to `latest`)
     reference: String,
     /// The .wasm file
     file: PathBuf,
+    /// More pairs of REFERENCE FILE, pushed concurrently
+    #[arg(value_name = "REFERENCE FILE")]
+    more: Vec<String>,
+    /// How many files to push at once
+    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = 8)]
+    jobs: usize,
     /// Manifest annotation KEY=VALUE (repeatable)
     #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
     annotations: Vec<String>,
@@ -38,13 +45,33 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let reference = Reference::parse(&self.reference)?;
-        if reference.digest().is_some() {
+        if !self.more.len().is_multiple_of(2) {
             bail!(
-                "cannot push to `{}`: a push names a tag, not a digest (the digest is computed \
-                 from the content); drop the `@sha256:...` part",
-                self.reference
+                "`{}` has no file: give pairs of REFERENCE FILE",
+                self.more.last().map_or("", String::as_str)
             );
+        }
+        let mut items = Vec::new();
+        let pairs = std::iter::once((self.reference.clone(), self.file.clone())).chain(
+            self.more
+                .chunks(2)
+                .map(|pair| (pair[0].clone(), PathBuf::from(&pair[1]))),
+        );
+        for (given, file) in pairs {
+            let reference = Reference::parse(&given)?;
+            if reference.digest().is_some() {
+                bail!(
+                    "cannot push to `{given}`: a push names a tag, not a digest (the digest is \
+                     computed from the content); drop the `@sha256:...` part"
+                );
+            }
+            if !file.exists() {
+                bail!(
+                    "{} does not exist; pass the path of the .wasm file to push",
+                    file.display()
+                );
+            }
+            items.push((reference, file));
         }
         let mut annotations = BTreeMap::new();
         for a in &self.annotations {
@@ -55,38 +82,63 @@ impl Opts {
                 _ => bail!("invalid --annotation `{a}`: write KEY=VALUE"),
             }
         }
-        if !self.file.exists() {
-            bail!(
-                "{} does not exist; pass the path of the .wasm file to push",
-                self.file.display()
-            );
-        }
         let transport = context::transport(global, &self.registry)?;
-        let outcome = context::runtime()?.block_on(push(
-            &transport,
-            &reference,
-            &self.file,
-            &annotations,
-            Arc::new(Bars::new()),
-        ))?;
-        if self.json.json {
-            output::json(&outcome)?;
+        let runtime = context::runtime()?;
+        let results = if let [(reference, file)] = items.as_slice() {
+            vec![runtime.block_on(push(
+                &transport,
+                reference,
+                file,
+                &annotations,
+                Arc::new(Bars::new()),
+            ))]
         } else {
-            output::status(&format!(
-                "{} {} ({}, {} uploaded{})",
-                output::good("pushed"),
-                outcome.reference,
-                output::human_size(outcome.file.size),
-                output::human_size(outcome.uploaded_bytes),
-                if outcome.skipped_blobs > 0 {
-                    format!(", {} blob(s) already present", outcome.skipped_blobs)
-                } else {
-                    String::new()
+            runtime.block_on(push_all(&transport, &items, &annotations, self.jobs))
+        };
+        let single = items.len() == 1;
+        let mut outcomes = Vec::new();
+        let mut failed = Vec::new();
+        for ((reference, _), result) in items.iter().zip(results) {
+            match result {
+                Ok(outcome) => {
+                    output::status(&format!(
+                        "{} {} ({}, {} uploaded{})",
+                        output::good("pushed"),
+                        outcome.reference,
+                        output::human_size(outcome.file.size),
+                        output::human_size(outcome.uploaded_bytes),
+                        if outcome.skipped_blobs > 0 {
+                            format!(", {} blob(s) already present", outcome.skipped_blobs)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    outcomes.push(outcome);
                 }
-            ));
-            if !output::quiet() {
-                output::data(&outcome.pinned)?;
+                Err(e) if single => return Err(e.into()),
+                Err(e) => {
+                    output::report_error(&anyhow::Error::new(e));
+                    failed.push(reference.to_string());
+                }
             }
+        }
+        if self.json.json {
+            if single {
+                output::json(&outcomes[0])?;
+            } else {
+                output::json(&outcomes)?;
+            }
+        } else if !output::quiet() {
+            let pinned: Vec<&str> = outcomes.iter().map(|o| o.pinned.as_str()).collect();
+            output::data(&pinned.join("\n"))?;
+        }
+        if !failed.is_empty() {
+            bail!(
+                "{} of {} pushes failed: {}",
+                failed.len(),
+                items.len(),
+                failed.join(", ")
+            );
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -18,6 +18,8 @@ use crate::output::{self, EXIT_CREDENTIALS};
 #[derive(Debug, Subcommand)]
 pub(crate) enum SelfCommand {
     Config(ConfigOpts),
+    State(StateOpts),
+    Clean(CleanOpts),
     Completions(CompletionsOpts),
     ManPages(ManPagesOpts),
 }
@@ -26,6 +28,8 @@ impl SelfCommand {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         match self {
             SelfCommand::Config(o) => o.run(global),
+            SelfCommand::State(o) => o.run(global),
+            SelfCommand::Clean(o) => o.run(),
             SelfCommand::Completions(o) => o.run(),
             SelfCommand::ManPages(o) => o.run(),
         }
@@ -404,6 +408,90 @@ impl ManPagesOpts {
         clap_mangen::generate_to(Cli::command(), &self.dir)
             .with_context(|| format!("cannot write man pages into {}", self.dir.display()))?;
         output::status(&format!("man pages written to {}", self.dir.display()));
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Show where wasm keeps its files: config files, the cache and its size
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm self state
+  wasm self state --json")]
+pub(crate) struct StateOpts {
+    #[command(flatten)]
+    json: JsonOpt,
+}
+
+#[derive(Serialize)]
+struct State {
+    version: &'static str,
+    global_config: Option<PathBuf>,
+    project_config: PathBuf,
+    cache: Option<wasm_registry::CacheStats>,
+}
+
+impl StateOpts {
+    fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+        let state = State {
+            version: env!("CARGO_PKG_VERSION"),
+            global_config: global
+                .config
+                .clone()
+                .or_else(wasm_config::global_config_path),
+            project_config: wasm_config::project_config_path(&cwd),
+            cache: wasm_registry::Cache::default_location().map(|c| c.stats()),
+        };
+        if self.json.json {
+            return output::json(&state).map(|()| ExitCode::SUCCESS);
+        }
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("(none: no home directory)".to_string(), |p| {
+                    p.display().to_string()
+                })
+        };
+        let mut out = format!(
+            "wasm {}\nconfig:  {}\nproject: {}\n",
+            state.version,
+            path(&state.global_config),
+            state.project_config.display()
+        );
+        match &state.cache {
+            Some(c) => out.push_str(&format!(
+                "cache:   {} ({} in {} blobs, {} tags)\n",
+                c.root.display(),
+                output::human_size(c.bytes),
+                c.blobs,
+                c.refs
+            )),
+            None => out.push_str("cache:   (none: no home directory)\n"),
+        }
+        output::data(&out)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Empty the local cache of manifests and components
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm self clean")]
+pub(crate) struct CleanOpts {}
+
+impl CleanOpts {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let Some(cache) = wasm_registry::Cache::default_location() else {
+            output::status("no cache directory: nothing to clean");
+            return Ok(ExitCode::SUCCESS);
+        };
+        let freed = cache
+            .clean()
+            .with_context(|| format!("cannot empty the cache at {}", cache.root().display()))?;
+        output::status(&format!(
+            "removed {} from {}",
+            output::human_size(freed),
+            cache.root().display()
+        ));
         Ok(ExitCode::SUCCESS)
     }
 }
