@@ -290,3 +290,24 @@ fn a_hanging_helper_is_stopped_at_the_timeout() {
     // Generous: the point is that it does not wait the full 30 s.
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn helpers_in_a_file_others_can_write_are_not_run() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let registry = shared_basic_tls();
+    let sandbox = sandbox_for(registry, "credential-helper = \"op item get registry\"\n");
+    sandbox.add_script("op", "touch \"$HOME/op-ran\"; exit 1");
+    let config = sandbox.config_home().join("wasm/config.toml");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = sandbox
+        .wasm()
+        .args(["pull", &registry.reference("perm/x", "1")])
+        .run()
+        .normalized(&sandbox);
+    out.assert_status(3);
+    assert_eq!(
+        out.stderr,
+        "error: cannot get credentials for 127.0.0.1:[PORT] from wasm config credential-helper ([SANDBOX]/.config/wasm/config.toml)\n  caused by: refusing to run credential helper `op item get registry`: [SANDBOX]/.config/wasm/config.toml is writable by group and others (mode 0666), so another user could change the command; run `chmod go-w [SANDBOX]/.config/wasm/config.toml`\n"
+    );
+    assert!(!sandbox.path("op-ran").exists(), "the helper did not run");
+}

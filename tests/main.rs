@@ -6,7 +6,9 @@
 //! - [`cli`]: help texts, version, usage errors, the sample component.
 //! - [`config`]: `wasm self config` and every bad config input.
 //! - [`credentials`]: the credential chain with real helpers, stores and files.
+//! - [`diagnose`]: `wasm registry test`, one test per verdict, against real registries.
 //! - [`interop`]: oci-wasm (what wkg uses) reads what `wasm` writes, and the reverse.
+//! - [`login`]: `wasm login`/`logout` with real stores, identity tokens, token renewal.
 //! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
 
 mod support;
@@ -15,5 +17,7 @@ mod cache;
 mod cli;
 mod config;
 mod credentials;
+mod diagnose;
 mod interop;
+mod login;
 mod push_pull;

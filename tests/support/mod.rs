@@ -429,6 +429,11 @@ impl WasmCommand {
     pub fn run(mut self) -> Output {
         use std::os::unix::process::CommandExt as _;
         let program = self.cmd.get_program().to_owned();
+        let cache = self
+            .cmd
+            .get_envs()
+            .find(|(key, _)| *key == "XDG_CACHE_HOME")
+            .and_then(|(_, value)| value.map(PathBuf::from));
         let mut child = self
             .cmd
             // Its own process group, so a timeout also kills what it started (a credential
@@ -473,10 +478,36 @@ impl WasmCommand {
         if let Some(writer) = writer {
             drop(writer.join());
         }
-        Output {
+        let output = Output {
             status: exit_code(status),
             stdout: stdout.join().expect("stdout reader"),
             stderr: stderr.join().expect("stderr reader"),
+        };
+        // Every run of every test: no secret of the harness in any output, nor in the cache.
+        assert_no_secrets(&output.stdout, &[]);
+        assert_no_secrets(&output.stderr, &[]);
+        if let Some(cache) = cache {
+            assert_no_secrets_in_dir(&cache.join("wasm"));
+        }
+        output
+    }
+}
+
+/// Panics if a file below `dir` (small files only: blobs of components are skipped) contains a
+/// secret of the harness; see [`assert_no_secrets`].
+pub fn assert_no_secrets_in_dir(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => assert_no_secrets_in_dir(&path),
+            Ok(t) if t.is_file() && entry.metadata().map_or(0, |m| m.len()) <= 1 << 20 => {
+                let bytes = fs::read(&path).unwrap_or_default();
+                assert_no_secrets(&String::from_utf8_lossy(&bytes), &[]);
+            }
+            _ => {}
         }
     }
 }

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -132,6 +132,10 @@ struct Inner {
     key: EncodingKey,
     kid: String,
     ttl: AtomicI64,
+    /// Deliberate fault: how many of the next access tokens are issued already expired.
+    expire_next: AtomicUsize,
+    /// `POST /token` (the OAuth2 grants) is answered; off, it is 405 as on realms without it.
+    post_grants: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -188,6 +192,8 @@ impl TokenServer {
             key: encoding_key,
             kid,
             ttl: AtomicI64::new(300),
+            expire_next: AtomicUsize::new(0),
+            post_grants: AtomicBool::new(true),
             state: Mutex::new(State::default()),
         });
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind token server"));
@@ -217,6 +223,22 @@ impl TokenServer {
     /// Distribution accepts tokens up to 60 s past `exp`.
     pub fn with_token_ttl(self, secs: i64) -> TokenServer {
         self.inner.ttl.store(secs, Ordering::Relaxed);
+        self
+    }
+
+    /// Deliberate fault: the next `n` access tokens (from any grant) are issued already expired,
+    /// past the registry's 60 s of leeway, as a token looks that expired during a long push or
+    /// pull. The registry refuses them with 401; the client must renew them. (A clock-free
+    /// stand-in: a token that really expires mid-operation needs an operation longer than a
+    /// minute.)
+    pub fn expire_next_tokens(&self, n: usize) {
+        self.inner.expire_next.store(n, Ordering::Relaxed);
+    }
+
+    /// Answers `POST /token` with 405, as realms do that only take `GET` with Basic auth (the
+    /// OAuth2 password and refresh-token grants are then unavailable).
+    pub fn without_post_grants(self) -> TokenServer {
+        self.inner.post_grants.store(false, Ordering::Relaxed);
         self
     }
 
@@ -384,6 +406,9 @@ impl Inner {
                 Reply::error(404, "NOT_FOUND", "not_found", "no such endpoint")
             }
             ("GET", _) => self.get_token(&params, authorization.as_deref(), basic.as_ref()),
+            ("POST", _) if !self.post_grants.load(Ordering::Relaxed) => {
+                Reply::error(405, "UNSUPPORTED", "invalid_request", "method not allowed")
+            }
             ("POST", _) => self.post_token(&params),
             _ => Reply::error(405, "UNSUPPORTED", "invalid_request", "method not allowed"),
         };
@@ -564,7 +589,16 @@ impl Inner {
     }
 
     fn sign(&self, subject: &str, grants: &[Grant]) -> String {
-        let now = now();
+        let expired = self
+            .expire_next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        // An expired token was issued three minutes ago and expired two minutes ago.
+        let (now, ttl) = if expired {
+            (now() - 180, 60)
+        } else {
+            (now(), self.ttl.load(Ordering::Relaxed))
+        };
         let access: Vec<Value> = grants
             .iter()
             .map(|g| json!({"type": g.kind, "name": g.name, "actions": g.actions}))
@@ -573,7 +607,7 @@ impl Inner {
             "iss": TokenServer::ISSUER,
             "sub": subject,
             "aud": TokenServer::SERVICE,
-            "exp": now + self.ttl.load(Ordering::Relaxed),
+            "exp": now + ttl,
             "nbf": now - 1,
             "iat": now,
             "jti": super::random_hex(16),

@@ -37,11 +37,24 @@ const STEPS: &[Step] = &[
         name: "clippy",
         run: clippy,
     },
+    // Before the tests, so that the test runner's summary closes the log.
+    Step {
+        name: "fuzz",
+        run: fuzz,
+    },
     Step {
         name: "test",
         run: test,
     },
 ];
+
+/// Builds every fuzz target and runs each briefly (longer runs: `cargo xtask fuzz`).
+fn fuzz() -> Result<()> {
+    crate::fuzz::run(&crate::fuzz::Options {
+        seconds: 10,
+        target: None,
+    })
+}
 
 /// Runs every step, prints the summary, and fails if any step failed.
 ///

@@ -7,19 +7,23 @@
 // Printing progress is this program's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod cmd;
 mod demo;
 mod deps;
+mod fuzz;
+mod generator;
 mod interrupt;
 mod registry;
+mod report;
 
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// What `cargo xtask help` prints.
+/// What `cargo xtask help` prints (`{bench}` stands for [`bench::Options::USAGE`]).
 const USAGE: &str = "\
 Developer automation for the `wasm` workspace
 
@@ -32,7 +36,8 @@ Commands:
               --port N   listen on port N (default, or 0: a free port)
               --dir DIR  keep config.yml and storage/ in DIR (default: a temporary directory)
   demo      Build `wasm` and round-trip examples/hello.wasm through a local registry
-  help      Print this message
+{bench}
+{fuzz}  help      Print this message
 
 Exit status: 0 on success, 1 when a command fails, 2 on bad usage, 130 after Ctrl-C.
 ";
@@ -48,6 +53,8 @@ enum Task {
         dir: Option<PathBuf>,
     },
     Demo,
+    Bench(bench::Options),
+    Fuzz(fuzz::Options),
 }
 
 fn main() -> ExitCode {
@@ -55,20 +62,22 @@ fn main() -> ExitCode {
         Ok(task) => task,
         Err(message) => {
             eprintln!("error: {message}\n");
-            eprint!("{USAGE}");
+            eprint!("{}", usage());
             return ExitCode::from(2);
         }
     };
     let result = match task {
         Task::Help => {
             // `cargo xtask help | head -1` must not panic on the closed pipe.
-            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            let _ = std::io::stdout().write_all(usage().as_bytes());
             Ok(())
         }
         Task::Ci => ci::run(),
         Task::Deps => deps::ensure(deps::ALL),
         Task::Registry { port, dir } => registry::serve(port, dir),
         Task::Demo => demo::run(),
+        Task::Bench(options) => bench::run(&options),
+        Task::Fuzz(options) => fuzz::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +97,13 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The help text, with every command's lines in it.
+fn usage() -> String {
+    USAGE
+        .replace("{bench}\n", bench::Options::USAGE)
+        .replace("{fuzz}", fuzz::Options::USAGE)
 }
 
 /// Parses the arguments after `cargo xtask`; the error is a one-line message for the user.
@@ -115,6 +131,8 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Task, String> {
         "deps" => no_arguments(Task::Deps),
         "demo" => no_arguments(Task::Demo),
         "registry" => parse_registry(rest),
+        "bench" => bench::Options::parse(rest).map(Task::Bench),
+        "fuzz" => fuzz::Options::parse(rest).map(Task::Fuzz),
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -172,6 +190,10 @@ mod tests {
         assert_eq!(parse_str(&["ci", "-h"]), Ok(Task::Help));
         assert_eq!(parse_str(&["deps"]), Ok(Task::Deps));
         assert_eq!(parse_str(&["demo"]), Ok(Task::Demo));
+        assert!(matches!(
+            parse_str(&["bench", "--quick"]),
+            Ok(Task::Bench(bench::Options { write: false, .. }))
+        ));
         assert_eq!(
             parse_str(&["registry"]),
             Ok(Task::Registry {
@@ -179,6 +201,15 @@ mod tests {
                 dir: None
             })
         );
+    }
+
+    #[test]
+    fn usage_lists_every_command() {
+        let usage = usage();
+        assert!(!usage.contains('{'), "{usage}");
+        for command in ["ci", "deps", "registry", "demo", "bench", "help"] {
+            assert!(usage.contains(&format!("\n  {command} ")), "{command}");
+        }
     }
 
     #[test]
@@ -203,7 +234,7 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         let cases: &[(&[&str], &str)] = &[
             (&[], "missing command"),
-            (&["bench"], "unknown command `bench`"),
+            (&["bnech"], "unknown command `bnech`"),
             (&["ci", "--fast"], "unexpected argument `--fast` for `ci`"),
             (&["registry", "--port"], "`--port` needs a value"),
             (

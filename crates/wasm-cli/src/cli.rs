@@ -17,6 +17,7 @@ use crate::commands;
   wasm push ghcr.io/me/hello:1.0.0 hello.wasm
   wasm pull ghcr.io/me/hello:1.0.0 -o hello.wasm
   wasm inspect ghcr.io/me/hello:1.0.0
+  wasm login ghcr.io -u me
   wasm self config
 
 Configuration: $XDG_CONFIG_HOME/wasm/config.toml (default ~/.config/wasm/config.toml), and
@@ -84,6 +85,11 @@ pub(crate) enum Command {
     Pull(commands::pull::Opts),
     Inspect(commands::inspect::Opts),
     Tags(commands::tags::Opts),
+    Login(commands::login::Opts),
+    Logout(commands::logout::Opts),
+    /// Check registries: `test` says why one does or does not work, step by step
+    #[command(subcommand)]
+    Registry(commands::registry::RegistryCommand),
     /// Manage wasm itself: check its configuration, shell completions, man pages
     #[command(name = "self", subcommand)]
     SelfCmd(commands::self_cmd::SelfCommand),

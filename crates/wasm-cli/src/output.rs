@@ -98,6 +98,13 @@ pub(crate) fn status(line: &str) {
     }
 }
 
+/// `warning: ...` on stderr, unless `-q`.
+pub(crate) fn warning(text: &str) {
+    if !quiet() {
+        let _ = writeln!(std::io::stderr(), "{} {text}", paint("warning:", "1;33"));
+    }
+}
+
 /// Data on stdout. Errors (a closed pipe) propagate so that `main` can end quietly.
 pub(crate) fn data(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -137,6 +144,7 @@ pub(crate) fn exit_code_of(err: &anyhow::Error) -> u8 {
                 RegistryError::Credentials(_)
                 | RegistryError::NoCredentials { .. }
                 | RegistryError::Rejected { .. }
+                | RegistryError::LoginRejected { .. }
                 | RegistryError::Denied { .. }
                 | RegistryError::CleartextCredentials { .. } => EXIT_CREDENTIALS,
                 RegistryError::ConnectionRefused { .. }
@@ -147,7 +155,11 @@ pub(crate) fn exit_code_of(err: &anyhow::Error) -> u8 {
                 _ => EXIT_ERROR,
             };
         }
-        if cause.downcast_ref::<wasm_registry::ChainError>().is_some() {
+        if cause.downcast_ref::<wasm_registry::ChainError>().is_some()
+            || cause
+                .downcast_ref::<wasm_registry::credentials::StoreError>()
+                .is_some()
+        {
             return EXIT_CREDENTIALS;
         }
     }

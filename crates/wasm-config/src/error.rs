@@ -235,6 +235,24 @@ pub enum HelperError {
         #[source]
         source: HelperOutputError,
     },
+    /// The file that configures the helper can be changed by other users: running its
+    /// command would run whatever they put there.
+    #[error(
+        "refusing to run credential helper `{command}`: {} is writable by {who} (mode {mode:04o}), \
+         so another user could change the command; run `chmod go-w {}`",
+        path.display(),
+        path.display()
+    )]
+    UnsafeFile {
+        /// The command.
+        command: String,
+        /// The config file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// `group`, `others` or `group and others`.
+        who: &'static str,
+    },
     /// The helper could not be started (e.g. no shell), or reading its output failed.
     #[error("cannot run credential helper `{command}`")]
     Io {

@@ -490,6 +490,7 @@ mod tests {
                 | HelperError::Failed { command, .. }
                 | HelperError::TimedOut { command, .. }
                 | HelperError::Output { command, .. }
+                | HelperError::UnsafeFile { command, .. }
                 | HelperError::Io { command, .. } => command.clone(),
             };
             let shown = format!("{}\n{err:?}", report(&err))
@@ -532,5 +533,77 @@ mod tests {
             "Failed",
         ];
         assert_eq!(kinds, expected);
+    }
+}
+
+/// Refuses to run `helper` when `file`, the config file that names it, is writable by group or
+/// others (Unix): helpers are code `wasm` executes, so their file must be as private as a
+/// shell profile. Elsewhere, and for files that cannot be inspected, this passes.
+pub fn check_helper_file(
+    helper: &CredentialHelper,
+    file: &std::path::Path,
+) -> Result<(), HelperError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(file) {
+            let mode = meta.permissions().mode() & 0o7777;
+            let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+                (true, true) => Some("group and others"),
+                (true, false) => Some("group"),
+                (false, true) => Some("others"),
+                (false, false) => None,
+            };
+            if let Some(who) = who {
+                let command = match helper {
+                    CredentialHelper::Json { command } => command.clone(),
+                    CredentialHelper::Split { username, .. } => username.clone(),
+                };
+                return Err(HelperError::UnsafeFile {
+                    command,
+                    path: file.to_path_buf(),
+                    mode,
+                    who,
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (helper, file);
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod permission_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn group_or_world_writable_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "").unwrap();
+        let helper = CredentialHelper::Json {
+            command: "op item get x".into(),
+        };
+        for (mode, ok) in [
+            (0o600, true),
+            (0o644, true),
+            (0o664, false),
+            (0o666, false),
+            (0o646, false),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(check_helper_file(&helper, &path).is_ok(), ok, "{mode:o}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let text = check_helper_file(&helper, &path).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            format!(
+                "refusing to run credential helper `op item get x`: {0} is writable by group (mode 0664), so another user could change the command; run `chmod go-w {0}`",
+                path.display()
+            )
+        );
     }
 }

@@ -21,7 +21,9 @@ mod secret;
 
 pub use error::{ConfigError, ExecError, HelperError, HelperOutputError, RegistryKeyProblem};
 pub use exec::{CommandOutput, run_program, run_shell};
-pub use helper::{UsernamePassword, parse_json_helper_output, run_credential_helper};
+pub use helper::{
+    UsernamePassword, check_helper_file, parse_json_helper_output, run_credential_helper,
+};
 pub use load::{
     ConfigFile, FileRole, LoadOptions, cache_dir, global_config_path, project_config_path,
 };

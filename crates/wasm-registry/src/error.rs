@@ -72,6 +72,21 @@ pub enum RegistryError {
         /// The server's error text.
         detail: String,
     },
+    /// `wasm login`: the registry rejected the username and password given.
+    #[error(
+        "{registry} rejected the password of user `{username}`, so nothing was stored; check \
+         both (where the account uses 2FA/MFA, the password must be an app token or personal \
+         access token){}",
+        server_detail(.detail)
+    )]
+    LoginRejected {
+        /// The registry.
+        registry: String,
+        /// The username.
+        username: String,
+        /// The server's error text.
+        detail: String,
+    },
     /// Authenticated, but not allowed.
     #[error(
         "{who} may not {} {repository} on {registry} (credentials from {source_desc}); ask for \
@@ -172,6 +187,19 @@ pub enum RegistryError {
         /// What was found instead.
         problem: String,
     },
+    /// The registry is overloaded or down for now (429, 502, 503, 504).
+    #[error(
+        "{registry} is unavailable (HTTP {status}){}; try again later",
+        server_detail(.detail)
+    )]
+    Unavailable {
+        /// The registry.
+        registry: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's error text.
+        detail: String,
+    },
     /// `--offline`, and the cache lacks something.
     #[error("cannot pull {reference} offline: {what}; pull it once with network access")]
     Offline {
@@ -213,6 +241,41 @@ pub enum RegistryError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl RegistryError {
+    /// Whether trying again may succeed: the registry was unavailable for now, or the
+    /// connection broke or stalled (reset, closed early, timed out). Refused connections, TLS
+    /// and authentication failures, and bad content are not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Unavailable { .. } => true,
+            RegistryError::Request { source, .. } => {
+                let mut texts = Vec::new();
+                let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+                while let Some(err) = cur {
+                    texts.push(format!("{err} {err:?}").to_ascii_lowercase());
+                    cur = err.source();
+                }
+                let all = texts.join(" | ");
+                [
+                    "connection reset",
+                    "broken pipe",
+                    "timed out",
+                    "timeout",
+                    "connection closed",
+                    "incompletemessage",
+                    "unexpected eof",
+                    "unexpectedeof",
+                    "error decoding response body",
+                    "connection aborted",
+                ]
+                .iter()
+                .any(|needle| all.contains(needle))
+            }
+            _ => false,
+        }
+    }
 }
 
 fn server_detail(detail: &str) -> String {
@@ -339,6 +402,11 @@ impl Ctx<'_> {
                 401 => self.unauthorized(error_text(&message)),
                 403 => self.denied(error_text(&message)),
                 404 => self.not_found(error_text(&message), ""),
+                429 | 502 | 503 | 504 => RegistryError::Unavailable {
+                    registry: self.registry.to_string(),
+                    status: code,
+                    detail: error_text(&message),
+                },
                 400 if message.contains("HTTP request to an HTTPS server") => {
                     RegistryError::NeedsTls {
                         registry: self.registry.to_string(),
@@ -354,6 +422,11 @@ impl Ctx<'_> {
                     401 => self.unauthorized(String::new()),
                     403 => self.denied(String::new()),
                     404 => self.not_found(String::new(), ""),
+                    code @ (429 | 502 | 503 | 504) => RegistryError::Unavailable {
+                        registry: self.registry.to_string(),
+                        status: code,
+                        detail: String::new(),
+                    },
                     _ => RegistryError::Request {
                         registry: self.registry.to_string(),
                         action: format!("{} {}", self.action.verb(), self.repository),

@@ -68,10 +68,12 @@ pub(crate) async fn fetch_manifest(
         .map_err(|e| ctx.classify(e))?;
     let ctx = ctx.authenticated(&token);
     let (bytes, digest) = session
-        .client
-        .pull_manifest_raw(&image, &session.auth, ACCEPTED_MANIFESTS)
-        .await
-        .map_err(|e| ctx.classify(e))?;
+        .renewing(&ctx, &image, || {
+            session
+                .client
+                .pull_manifest_raw(&image, &session.auth, ACCEPTED_MANIFESTS)
+        })
+        .await?;
     let wasm = check_manifest(&bytes, digest, reference, &session.registry)?;
     if let Some(cache) = cache {
         // The cache is an optimisation: failing to write it is logged, not fatal.
@@ -91,6 +93,18 @@ pub(crate) async fn fetch_manifest(
         }
     }
     Ok(wasm)
+}
+
+/// Checks manifest bytes as a pull does (size limit, JSON, one `application/wasm` layer, the
+/// Wasm config media type). For diagnosis and fuzzing.
+pub fn check_manifest_bytes(bytes: &[u8], reference: &Reference) -> Result<(), RegistryError> {
+    let digest = crate::component::sha256_digest(bytes);
+    check_manifest(bytes, digest, reference, reference.registry()).map(|_| ())
+}
+
+/// Parses a Wasm config blob (`application/vnd.wasm.config.v0+json`) as oci-wasm defines it.
+pub fn parse_wasm_config(bytes: &[u8]) -> Result<oci_wasm::WasmConfig, serde_json::Error> {
+    serde_json::from_slice(bytes)
 }
 
 /// Checks that a manifest describes a Wasm artifact: one `application/wasm` layer and the Wasm
@@ -339,11 +353,12 @@ async fn download(
 
     // The stream verifies the digest (and the registry's Docker-Content-Digest) and fails
     // before its end on a mismatch; the size is checked here as the bytes arrive.
+    // An access token that expired since the manifest was read is renewed (`renewal`).
     let mut stream = session
-        .client
-        .pull_blob_stream(&image, &wasm.layer)
-        .await
-        .map_err(|e| ctx.classify(e))?;
+        .renewing(&ctx, &image, || {
+            session.client.pull_blob_stream(&image, &wasm.layer)
+        })
+        .await?;
     progress.begin("downloading", expected_size);
     let mut written: u64 = 0;
     while let Some(chunk) = stream.next().await {

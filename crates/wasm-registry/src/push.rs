@@ -128,11 +128,14 @@ pub async fn push(
     let mut uploaded_bytes = 0;
     let mut skipped_blobs = 0;
 
+    // Every request from here on renews an access token the registry stops accepting and is
+    // repeated once (`renewal`): a long upload may outlive the token.
+    let (image_ref, file_ref) = (&image, &file);
+
     // The layer: skip it when the registry has it, else stream it from the file.
-    let exists = client
-        .blob_exists(&image, &file.digest)
-        .await
-        .map_err(|e| ctx.classify(e))?;
+    let exists = session
+        .renewing(&ctx, &image, || client.blob_exists(&image, &file.digest))
+        .await?;
     let mounted = !exists
         && mount_from_known_repository(transport, reference, &image, &session, &file.digest).await;
     if exists || mounted {
@@ -140,51 +143,52 @@ pub async fn push(
         skipped_blobs += 1;
     } else {
         progress.begin("uploading", file.size);
-        let reader = tokio::fs::File::open(path)
-            .await
-            .map_err(|source| RegistryError::Io {
-                what: "cannot open",
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let progress_in_stream = progress.clone();
-        let stream =
-            tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).map(move |chunk| {
-                chunk
-                    .inspect(|b| progress_in_stream.advance(b.len() as u64))
-                    .map_err(oci_client::errors::OciDistributionError::from)
-            });
-        client
-            .push_blob_stream(&image, stream, &file.digest, Some(file.size))
-            .await
-            .map_err(|e| ctx.classify(e))?;
+        // A repeated attempt streams the file again from its start, in a new upload session.
+        session
+            .renewing(&ctx, &image, || {
+                let progress_in_stream = progress.clone();
+                async move {
+                    let reader = tokio::fs::File::open(path).await?;
+                    let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024)
+                        .map(move |chunk| {
+                            chunk
+                                .inspect(|b| progress_in_stream.advance(b.len() as u64))
+                                .map_err(oci_client::errors::OciDistributionError::from)
+                        });
+                    client
+                        .push_blob_stream(image_ref, stream, &file_ref.digest, Some(file_ref.size))
+                        .await
+                }
+            })
+            .await?;
         progress.end();
         uploaded_bytes += file.size;
     }
 
-    if client
-        .blob_exists(&image, &config_digest)
-        .await
-        .map_err(|e| ctx.classify(e))?
+    if session
+        .renewing(&ctx, &image, || client.blob_exists(&image, &config_digest))
+        .await?
     {
         skipped_blobs += 1;
     } else {
         uploaded_bytes += config_bytes.len() as u64;
-        client
-            .push_blob(&image, config_bytes, &config_digest)
-            .await
-            .map_err(|e| ctx.classify(e))?;
+        session
+            .renewing(&ctx, &image, || {
+                client.push_blob(&image, config_bytes.clone(), &config_digest)
+            })
+            .await?;
     }
 
     let digest = sha256_digest(&manifest_bytes);
-    client
-        .push_manifest_raw(
-            &image,
-            manifest_bytes,
-            reqwest::header::HeaderValue::from_static(WASM_MANIFEST_MEDIA_TYPE),
-        )
-        .await
-        .map_err(|e| ctx.classify(e))?;
+    session
+        .renewing(&ctx, &image, || {
+            client.push_manifest_raw(
+                &image,
+                manifest_bytes.clone(),
+                reqwest::header::HeaderValue::from_static(WASM_MANIFEST_MEDIA_TYPE),
+            )
+        })
+        .await?;
 
     if let Some(cache) = transport.cache() {
         for digest in [&file.digest, &config_digest] {

@@ -53,7 +53,7 @@ pub async fn inspect_reference(
         .await
         .map_err(|e| ctx.classify(e))?;
     let config: oci_wasm::WasmConfig =
-        serde_json::from_slice(&config).map_err(|e| RegistryError::Protocol {
+        crate::pull::parse_wasm_config(&config).map_err(|e| RegistryError::Protocol {
             registry: session.registry.clone(),
             problem: format!("the config of {reference} is not a Wasm config: {e}"),
         })?;

@@ -131,21 +131,14 @@ pub(crate) async fn exchange_identity_token(
             ),
         });
     }
-    let mut form = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", token.expose().as_str()),
-        ("client_id", "wasm"),
-        ("scope", scope),
-    ];
-    if let Some(service) = challenge.service() {
-        form.push(("service", service));
-    }
     tracing::debug!(
         realm,
         scope,
         "exchanging an identity token (refresh-token grant)"
     );
-    let response = http.post(realm).form(&form).send().await.map_err(network)?;
+    let response = refresh_token_grant(http, realm, challenge.service(), Some(scope), token)
+        .await
+        .map_err(network)?;
     let status = response.status();
     let body = response.text().await.map_err(network)?;
     if !status.is_success() {
@@ -156,23 +149,72 @@ pub(crate) async fn exchange_identity_token(
             detail: format!("token endpoint answered {status}: {}", error_text(&body)),
         });
     }
+    access_token_of(&body).map_err(|problem| RegistryError::Protocol {
+        registry: registry.to_string(),
+        problem: problem.into(),
+    })
+}
+
+/// Sends the OAuth2 refresh-token grant for an identity token to `realm`: `POST`, form
+/// `grant_type=refresh_token`, `refresh_token`, `client_id=wasm`, and `scope` and `service` when
+/// known. The caller checks [`realm_is_safe`] first.
+pub(crate) async fn refresh_token_grant(
+    http: &reqwest::Client,
+    realm: &str,
+    service: Option<&str>,
+    scope: Option<&str>,
+    token: &Secret<String>,
+) -> reqwest::Result<reqwest::Response> {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token.expose().as_str()),
+        ("client_id", "wasm"),
+    ];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    if let Some(service) = service {
+        form.push(("service", service));
+    }
+    http.post(realm).form(&form).send().await
+}
+
+/// The URL of the token request oci-client makes (`GET realm?scope=...&service=...`, with Basic
+/// auth when it has a username and password); without a scope, the request `docker login` makes.
+pub(crate) fn token_request_url(
+    realm: &str,
+    scope: Option<&str>,
+    service: Option<&str>,
+) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(realm)
+        .map_err(|e| format!("the token realm `{realm}` is not a URL: {e}"))?;
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(scope) = scope {
+            query.append_pair("scope", scope);
+        }
+        if let Some(service) = service {
+            query.append_pair("service", service);
+        }
+    }
+    Ok(url)
+}
+
+/// The access token in a token endpoint's answer: `access_token` (OAuth2) or `token` (Docker).
+pub(crate) fn access_token_of(body: &str) -> Result<String, &'static str> {
     #[derive(Deserialize)]
     struct TokenAnswer {
         access_token: Option<String>,
         token: Option<String>,
     }
-    let answer: TokenAnswer = serde_json::from_str(&body).map_err(|_| RegistryError::Protocol {
-        registry: registry.to_string(),
-        problem: "the token endpoint's answer is not the expected JSON".into(),
-    })?;
+    let answer: TokenAnswer = serde_json::from_str(body)
+        .map_err(|_| "the token endpoint's answer is not the expected JSON")?;
     answer
         .access_token
+        .filter(|t| !t.is_empty())
         .or(answer.token)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| RegistryError::Protocol {
-            registry: registry.to_string(),
-            problem: "the token endpoint's answer has no access_token".into(),
-        })
+        .ok_or("the token endpoint's answer has no access_token")
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ pub struct Session {
     pub auth: RegistryAuth,
     /// Credentials were found but withheld (plain HTTP to a remote host).
     pub withheld: bool,
+    /// How the registry is reached, for the requests oci-client does not make (token renewal).
+    pub(crate) endpoint: Endpoint,
 }
 
 impl Session {
@@ -134,27 +136,13 @@ impl Transport {
         repository: &str,
         action: Action,
     ) -> Result<Session, RegistryError> {
-        let settings = self.chain.config().registry(registry);
-        let insecure = self.options.insecure || settings.is_some_and(|s| s.insecure);
-        let configured = settings.and_then(|s| s.protocol);
-        let mut certs = Vec::new();
-        if let Some(ca) = settings.and_then(|s| s.ca_file.clone()) {
-            certs.push(read_cert(&ca, registry)?);
-        }
-        if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
-            let path = PathBuf::from(path);
-            // An unreadable SSL_CERT_FILE is the environment's problem; say so.
-            certs.push(read_cert(&path, registry)?);
-        }
-
-        let scheme = match (configured, self.options.plain_http) {
-            (_, true) | (Some(Protocol::Http), _) => Scheme::Http,
-            (Some(Protocol::Https), false) => Scheme::Https,
-            (None, false) if is_loopback(registry) => {
-                self.probe_scheme(registry, &certs, insecure).await
-            }
-            (None, false) => Scheme::Https,
-        };
+        let endpoint = self.endpoint(registry).await?;
+        let Endpoint {
+            scheme,
+            ref certs,
+            insecure,
+            ..
+        } = endpoint;
 
         let chain = self.chain.clone();
         let (reg, repo) = (registry.to_string(), repository.to_string());
@@ -210,8 +198,7 @@ impl Transport {
             }
         };
 
-        let cleartext_ok =
-            scheme == Scheme::Https || is_loopback(registry) || configured == Some(Protocol::Http);
+        let cleartext_ok = endpoint.may_send_credentials(registry);
         let (auth, withheld) = match &resolution.credential {
             Credential::Anonymous => (RegistryAuth::Anonymous, false),
             _ if !cleartext_ok => {
@@ -225,10 +212,10 @@ impl Transport {
                 false,
             ),
             Credential::IdentityToken { token, .. } => {
-                let http = http_client(&certs, insecure)?;
+                let http = endpoint.http_client()?;
                 let access = exchange_identity_token(
                     &http,
-                    &format!("{}://{registry}", scheme.as_str()),
+                    &endpoint.base_url(registry),
                     registry,
                     &scope(repository, action),
                     token,
@@ -251,6 +238,38 @@ impl Transport {
             resolution,
             auth,
             withheld,
+            endpoint,
+        })
+    }
+
+    /// How to reach `registry`: the scheme (see the module docs) and the certificates to trust.
+    pub(crate) async fn endpoint(&self, registry: &str) -> Result<Endpoint, RegistryError> {
+        let settings = self.chain.config().registry(registry);
+        let insecure = self.options.insecure || settings.is_some_and(|s| s.insecure);
+        let configured = settings.and_then(|s| s.protocol);
+        let mut certs = Vec::new();
+        if let Some(ca) = settings.and_then(|s| s.ca_file.clone()) {
+            certs.push(read_cert(&ca, registry)?);
+        }
+        if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(path);
+            // An unreadable SSL_CERT_FILE is the environment's problem; say so.
+            certs.push(read_cert(&path, registry)?);
+        }
+
+        let scheme = match (configured, self.options.plain_http) {
+            (_, true) | (Some(Protocol::Http), _) => Scheme::Http,
+            (Some(Protocol::Https), false) => Scheme::Https,
+            (None, false) if is_loopback(registry) => {
+                self.probe_scheme(registry, &certs, insecure).await
+            }
+            (None, false) => Scheme::Https,
+        };
+        Ok(Endpoint {
+            scheme,
+            certs,
+            insecure,
+            configured,
         })
     }
 
@@ -282,9 +301,52 @@ impl Transport {
     }
 }
 
+/// How a registry is reached: decided once per registry by [`Transport::endpoint`], for
+/// oci-client's requests and for the ones it does not make (login, identity tokens).
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    /// The scheme in use.
+    pub(crate) scheme: Scheme,
+    /// Certificates trusted besides the platform's (`ca-file`, `SSL_CERT_FILE`).
+    pub(crate) certs: Vec<Certificate>,
+    /// Certificates are not verified.
+    pub(crate) insecure: bool,
+    /// `protocol` from the registry's config, if set.
+    pub(crate) configured: Option<Protocol>,
+}
+
+impl Endpoint {
+    /// `SCHEME://HOST[:PORT]` of `registry`'s API (Docker Hub's is `index.docker.io`, as
+    /// oci-client resolves it).
+    pub(crate) fn base_url(&self, registry: &str) -> String {
+        let host = if registry == crate::reference::DOCKER_HUB {
+            "index.docker.io"
+        } else {
+            registry
+        };
+        format!("{}://{host}", self.scheme.as_str())
+    }
+
+    /// Whether credentials may be sent: HTTPS, a registry on this machine, or plain HTTP that
+    /// the registry's config asks for (see the module docs).
+    pub(crate) fn may_send_credentials(&self, registry: &str) -> bool {
+        self.scheme == Scheme::Https
+            || is_loopback(registry)
+            || self.configured == Some(Protocol::Http)
+    }
+
+    /// A reqwest client with these trust settings.
+    pub(crate) fn http_client(&self) -> Result<reqwest::Client, RegistryError> {
+        http_client(&self.certs, self.insecure)
+    }
+}
+
 /// A plain reqwest client with the same trust settings as the oci-client one, for the requests
 /// oci-client does not make (scheme probe, identity-token exchange).
-fn http_client(certs: &[Certificate], insecure: bool) -> Result<reqwest::Client, RegistryError> {
+pub(crate) fn http_client(
+    certs: &[Certificate],
+    insecure: bool,
+) -> Result<reqwest::Client, RegistryError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(60))
@@ -300,7 +362,10 @@ fn http_client(certs: &[Certificate], insecure: bool) -> Result<reqwest::Client,
         .map_err(|e| RegistryError::Setup(format!("cannot set up the HTTP client: {e}")))
 }
 
-fn read_cert(path: &std::path::Path, registry: &str) -> Result<Certificate, RegistryError> {
+pub(crate) fn read_cert(
+    path: &std::path::Path,
+    registry: &str,
+) -> Result<Certificate, RegistryError> {
     let data = std::fs::read(path).map_err(|e| {
         RegistryError::Setup(format!(
             "cannot read the CA certificate {} (for {registry}): {e}; fix `ca-file` or \

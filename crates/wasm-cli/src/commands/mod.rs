@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 pub(crate) mod inspect;
+pub(crate) mod login;
+pub(crate) mod logout;
 pub(crate) mod pull;
 pub(crate) mod push;
+pub(crate) mod registry;
 pub(crate) mod self_cmd;
 pub(crate) mod tags;
 
@@ -17,6 +20,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(opts) => opts.run(global),
         Command::Inspect(opts) => opts.run(global),
         Command::Tags(opts) => opts.run(global),
+        Command::Login(opts) => opts.run(global),
+        Command::Logout(opts) => opts.run(global),
+        Command::Registry(cmd) => cmd.run(global),
         Command::SelfCmd(cmd) => cmd.run(global),
     }
 }

@@ -12,8 +12,12 @@
 //! error naming that source — never a silent fall-back to anonymous. Every lookup records its
 //! [`Step`]s, which `self config`, `-v` logs and error messages show. Each helper runs at most
 //! once per registry per process.
+//!
+//! Writing is the other direction: [`store_login`] and [`erase_login`] change Docker's stores as
+//! `docker login` and `docker logout` do.
 
 mod auth_file;
+mod docker_config;
 mod store_helper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -23,9 +27,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use thiserror::Error;
-use wasm_config::{Config, CredentialHelper, HelperError, Secret, run_credential_helper};
+use wasm_config::{
+    Config, CredentialHelper, HelperError, Secret, check_helper_file, run_credential_helper,
+};
 
 pub use auth_file::{AuthFileError, DOCKER_HUB_KEY, key_spellings, normalize_key};
+pub use docker_config::{Erased, StoreError, StoreSite, erase_login, login_key, store_login};
 pub use store_helper::{StoreHelperError, TOKEN_USERNAME};
 
 use auth_file::{AuthFile, EntryCredential, find_key};
@@ -517,6 +524,9 @@ impl CredentialChain {
             });
             return Err(Stop::NotRun);
         }
+        if let Err(e) = check_helper_file(helper, &entry.defined_in) {
+            return Err(Stop::Failed(source, location, e.into()));
+        }
         match run_credential_helper(helper, self.timeout) {
             Ok(up) => {
                 steps.push(Step {
@@ -860,20 +870,6 @@ impl CredentialChain {
         }
         (out, errors)
     }
-
-    /// What the Docker config at the known location says, for `login`/`logout`: the helper
-    /// to store in (`credHelpers` for the registry, else `credsStore`), if any.
-    pub fn docker_store_for(&self, registry: &str) -> Result<Option<String>, AuthFileError> {
-        let Some(path) = &self.locations.docker_config else {
-            return Ok(None);
-        };
-        let Some(file) = AuthFile::load(path)? else {
-            return Ok(None);
-        };
-        Ok(find_key(&file.cred_helpers, registry, None, false)
-            .map(|(_, v)| v.clone())
-            .or(file.creds_store))
-    }
 }
 
 /// The server strings sent to a helper's `get`, in order: what `docker login` stores.
@@ -938,6 +934,25 @@ pub fn docker_config_summary(path: &Path) -> Result<Option<AuthFileSummary>, Aut
         cred_helpers: f.cred_helpers,
         auths: f.auths.into_keys().collect(),
     }))
+}
+
+/// Parses a Docker `config.json` / Podman `auth.json` and looks `registry` up the way the chain
+/// does (without running helpers): the `auths` key that serves it, decoded, or the
+/// `credHelpers` key naming its helper. For diagnosis and fuzzing.
+pub fn lookup_in_auth_file(
+    bytes: &[u8],
+    registry: &str,
+    repository: Option<&str>,
+) -> Result<Option<String>, AuthFileError> {
+    let path = Path::new("auth.json");
+    let file = AuthFile::parse(bytes, path)?;
+    if let Some((key, _)) = find_key(&file.cred_helpers, registry, repository, true) {
+        return Ok(Some(key.to_string()));
+    }
+    match find_key(&file.auths, registry, repository, true) {
+        Some((key, entry)) => entry.decode(path, key).map(|_| Some(key.to_string())),
+        None => Ok(None),
+    }
 }
 
 /// What an auth file configures, without its secrets.

@@ -195,7 +195,6 @@ impl HelperSite {
     }
 
     /// `store`: saves a credential under `server`.
-    #[allow(dead_code)] // for `wasm login` (issue 4)
     pub(crate) fn store(
         &self,
         server: &str,
@@ -216,7 +215,6 @@ impl HelperSite {
     }
 
     /// `erase`: removes the entry for `server`; `Ok(false)` when there was none.
-    #[allow(dead_code)] // for `wasm logout` (issue 4)
     pub(crate) fn erase(&self, server: &str, timeout: Duration) -> Result<bool, StoreHelperError> {
         let out = self.run("erase", Some(server.as_bytes()), timeout)?;
         if out.status != 0 {

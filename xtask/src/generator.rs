@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use wasm_encoder::{
-    CodeSection, ComponentBuilder, ComponentExportKind, ComponentTypeRef, EntityType,
-    ExportKind, ExportSection, Function, FunctionSection, ImportSection, Module, ModuleArg,
-    PrimitiveValType, TypeSection, ValType,
+    CodeSection, ComponentBuilder, ComponentExportKind, ComponentTypeRef, EntityType, ExportKind,
+    ExportSection, Function, FunctionSection, ImportSection, Module, ModuleArg, PrimitiveValType,
+    TypeSection, ValType,
 };
 
 /// Part of every cache key: bump it when the bytes for a given `(size, seed)` change.
@@ -41,17 +41,15 @@ pub(crate) fn component(size: usize, seed: u64) -> Vec<u8> {
     let module = core_module(size.saturating_sub(OVERHEAD), &mut rng);
 
     let mut builder = ComponentBuilder::default();
-    let (log_type, encoder) = builder.type_function(None);
-    encoder
-        .params([("x", PrimitiveValType::U32)])
-        .result(None);
+    let (log_type, mut encoder) = builder.type_function(None);
+    encoder.params([("x", PrimitiveValType::U32)]).result(None);
     let log = builder.import("log", ComponentTypeRef::Func(log_type));
     let log_core = builder.lower_func(None, log, []);
     let host = builder.core_instantiate_exports(None, [("log", ExportKind::Func, log_core)]);
     let module = builder.core_module(None, &module);
     let instance = builder.core_instantiate(None, module, [("host", ModuleArg::Instance(host))]);
     let run_core = builder.core_alias_export(None, instance, "run", ExportKind::Func);
-    let (run_type, encoder) = builder.type_function(None);
+    let (run_type, mut encoder) = builder.type_function(None);
     encoder
         .params([("x", PrimitiveValType::U32)])
         .result(Some(PrimitiveValType::U32.into()));
@@ -210,7 +208,11 @@ mod tests {
             wasmparser::Validator::new().validate_all(&bytes).unwrap();
             assert!(wasmparser::Parser::is_component(&bytes));
             assert!(bytes.len() <= size, "{} > {size}", bytes.len());
-            assert!(bytes.len() + 600 >= size, "{} far below {size}", bytes.len());
+            assert!(
+                bytes.len() + 600 >= size,
+                "{} far below {size}",
+                bytes.len()
+            );
             assert_eq!(bytes, component(size, seed));
         }
         assert_ne!(component(4096, 1), component(4096, 2));
@@ -225,7 +227,11 @@ mod tests {
                 code += size as usize;
             }
         }
-        assert!(code * 100 >= bytes.len() * 99, "code {code} of {}", bytes.len());
+        assert!(
+            code * 100 >= bytes.len() * 99,
+            "code {code} of {}",
+            bytes.len()
+        );
     }
 
     #[test]

@@ -1,0 +1,281 @@
+//! `wasm login`: check a username and password against a registry before they are stored, and
+//! learn whether the registry hands out an identity token to store instead of the password.
+//!
+//! [`verify`] follows the registry's answer to `GET /v2/`:
+//! - 200 without a challenge: the registry asks for no credentials; they cannot be checked;
+//! - a `Basic` challenge: `GET /v2/` with Basic auth must answer 200;
+//! - a `Bearer` challenge: first the OAuth2 password grant (`POST` to the realm with
+//!   `access_type=offline`): a `refresh_token` in the answer is an identity token, stored instead
+//!   of the password, as `docker login` does. A realm that does not take that `POST` (400, 404,
+//!   405) is asked the way oci-client asks, `GET realm?service=...` with Basic auth.
+//!
+//! A 401 from any of these means the credentials are wrong: [`RegistryError::Rejected`].
+//! Storing is [`crate::credentials::store_login`]; `logout` is
+//! [`crate::credentials::erase_login`].
+//!
+//! What must stay true: the password goes only to the registry and to the realm it names, only
+//! over HTTPS or to this machine (unless the registry's config says `protocol = "http"`), and
+//! into no error or log.
+
+use serde::Deserialize;
+use wasm_config::Secret;
+
+use crate::credentials::{Credential, normalize_key};
+use crate::error::{RegistryError, classify_reqwest, error_text};
+use crate::reference::canonical_registry;
+use crate::token::{Challenge, realm_is_safe};
+use crate::transport::Transport;
+
+/// What [`verify`] learnt.
+#[derive(Debug)]
+pub enum Verified {
+    /// The registry accepted the username and password.
+    Password,
+    /// The registry accepted them and issued an identity token (OAuth2 refresh token).
+    IdentityToken(Secret<String>),
+    /// The registry asks for no credentials at `/v2/`: they could not be checked.
+    Unchecked,
+}
+
+impl Verified {
+    /// The credential to store for `username` and `password`: the identity token when the
+    /// registry issued one, else the password.
+    pub fn into_credential(self, username: &str, password: Secret<String>) -> Credential {
+        match self {
+            Verified::IdentityToken(token) => Credential::IdentityToken {
+                username: Some(username.to_string()),
+                token,
+            },
+            Verified::Password | Verified::Unchecked => Credential::Basic {
+                username: username.to_string(),
+                password,
+            },
+        }
+    }
+}
+
+/// The canonical registry (`HOST[:PORT]`, `docker.io` for Docker Hub) for a registry written in
+/// any spelling found in the wild: `ghcr.io`, `https://ghcr.io`, `https://ghcr.io/v2/`,
+/// `https://index.docker.io/v1/`, `localhost:5000`. A path that names a repository is refused.
+pub fn parse_registry(input: &str) -> Result<String, String> {
+    let key = normalize_key(input);
+    if key.is_empty() {
+        return Err("the registry is empty; write it as HOST[:PORT], e.g. ghcr.io".into());
+    }
+    if let Some((host, _)) = key.split_once('/') {
+        return Err(format!(
+            "`{input}` names a path on a registry; credentials are per registry: use `{host}`"
+        ));
+    }
+    canonical_registry(&key)
+}
+
+/// Checks `username` and `password` against `registry` (canonical, see [`parse_registry`]);
+/// see the module docs for the requests.
+pub async fn verify(
+    transport: &Transport,
+    registry: &str,
+    username: &str,
+    password: &Secret<String>,
+) -> Result<Verified, RegistryError> {
+    let endpoint = transport.endpoint(registry).await?;
+    if !endpoint.may_send_credentials(registry) {
+        return Err(RegistryError::CleartextCredentials {
+            registry: registry.to_string(),
+        });
+    }
+    let http = endpoint.http_client()?;
+    let base = endpoint.base_url(registry);
+    let network = |e: reqwest::Error| {
+        classify_reqwest(registry, &e).unwrap_or_else(|| RegistryError::Request {
+            registry: registry.to_string(),
+            action: "login".into(),
+            source: Box::new(e),
+        })
+    };
+    let rejected = |detail: String| RegistryError::LoginRejected {
+        registry: registry.to_string(),
+        username: username.to_string(),
+        detail,
+    };
+    let protocol = |problem: String| RegistryError::Protocol {
+        registry: registry.to_string(),
+        problem,
+    };
+
+    let probe = http
+        .get(format!("{base}/v2/"))
+        .send()
+        .await
+        .map_err(network)?;
+    let status = probe.status().as_u16();
+    let challenge = probe
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Challenge::parse);
+    match status {
+        200..=299 => {
+            tracing::info!(registry, "GET /v2/ answered {status} without a challenge");
+            return Ok(Verified::Unchecked);
+        }
+        401 => {}
+        400 if probe.text().await.is_ok_and(|t| t.contains("HTTPS server")) => {
+            return Err(RegistryError::NeedsTls {
+                registry: registry.to_string(),
+            });
+        }
+        _ => {
+            return Err(protocol(format!(
+                "GET /v2/ answered {status}, not 200 or 401: is {base} an OCI registry?"
+            )));
+        }
+    }
+    let Some(challenge) = challenge else {
+        return Err(protocol(
+            "GET /v2/ answered 401 without a WWW-Authenticate challenge".into(),
+        ));
+    };
+    tracing::info!(registry, scheme = %challenge.scheme, "GET /v2/ asks for authentication");
+
+    if !challenge.is_bearer() {
+        let answer = http
+            .get(format!("{base}/v2/"))
+            .basic_auth(username, Some(password.expose()))
+            .send()
+            .await
+            .map_err(network)?;
+        return match answer.status().as_u16() {
+            200..=299 => Ok(Verified::Password),
+            401 | 403 => Err(rejected(error_text(
+                &answer.text().await.unwrap_or_default(),
+            ))),
+            other => Err(protocol(format!(
+                "GET /v2/ with Basic auth answered {other}: {}",
+                error_text(&answer.text().await.unwrap_or_default())
+            ))),
+        };
+    }
+
+    let Some(realm) = challenge.realm() else {
+        return Err(protocol("its Bearer challenge names no realm".into()));
+    };
+    if !realm_is_safe(realm) {
+        return Err(protocol(format!(
+            "its token realm {realm} is plain HTTP on another host; refusing to send the \
+             password there"
+        )));
+    }
+    let service = challenge.service().unwrap_or_default();
+
+    // The OAuth2 password grant: registries that support it answer with a refresh token.
+    let form = [
+        ("grant_type", "password"),
+        ("username", username),
+        ("password", password.expose().as_str()),
+        ("service", service),
+        ("client_id", "wasm"),
+        ("access_type", "offline"),
+        ("scope", ""),
+    ];
+    tracing::debug!(realm, service, "login: OAuth2 password grant");
+    let answer = http.post(realm).form(&form).send().await.map_err(network)?;
+    let status = answer.status().as_u16();
+    let body = answer.text().await.map_err(network)?;
+    match status {
+        200..=299 => {
+            #[derive(Deserialize)]
+            struct Grant {
+                refresh_token: Option<String>,
+            }
+            let grant: Grant = serde_json::from_str(&body).map_err(|_| {
+                protocol("the token endpoint's answer to the password grant is not JSON".into())
+            })?;
+            return Ok(match grant.refresh_token.filter(|t| !t.is_empty()) {
+                Some(token) => Verified::IdentityToken(Secret::new(token)),
+                None => Verified::Password,
+            });
+        }
+        401 | 403 => return Err(rejected(error_text(&body))),
+        400 | 404 | 405 => {
+            tracing::debug!(
+                realm,
+                status,
+                "the realm does not take the password grant; asking with GET and Basic auth"
+            );
+        }
+        other => {
+            return Err(protocol(format!(
+                "the token endpoint answered {other} to the password grant: {}",
+                error_text(&body)
+            )));
+        }
+    }
+
+    let mut query = Vec::new();
+    if !service.is_empty() {
+        query.push(("service", service));
+    }
+    let answer = http
+        .get(realm)
+        .query(&query)
+        .basic_auth(username, Some(password.expose()))
+        .send()
+        .await
+        .map_err(network)?;
+    let status = answer.status().as_u16();
+    let body = answer.text().await.map_err(network)?;
+    match status {
+        200..=299 => Ok(Verified::Password),
+        401 | 403 => Err(rejected(error_text(&body))),
+        other => Err(protocol(format!(
+            "the token endpoint answered {other}: {}",
+            error_text(&body)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_in_every_spelling() {
+        for input in [
+            "ghcr.io",
+            "https://ghcr.io",
+            "http://ghcr.io",
+            "https://ghcr.io/v1/",
+            "https://ghcr.io/v2/",
+            "GHCR.io",
+        ] {
+            assert_eq!(parse_registry(input).unwrap(), "ghcr.io", "{input}");
+        }
+        for input in [
+            "docker.io",
+            "https://index.docker.io/v1/",
+            "registry-1.docker.io",
+        ] {
+            assert_eq!(parse_registry(input).unwrap(), "docker.io", "{input}");
+        }
+        assert_eq!(parse_registry("localhost:5000").unwrap(), "localhost:5000");
+        assert!(
+            parse_registry("ghcr.io/me/app")
+                .unwrap_err()
+                .contains("use `ghcr.io`")
+        );
+        assert!(parse_registry("").is_err());
+        assert!(parse_registry("host:99999").is_err());
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let verified = Verified::IdentityToken(Secret::new("canary-token".into()));
+        assert_eq!(format!("{verified:?}"), "IdentityToken(Secret(<redacted>))");
+        let credential = verified.into_credential("carol", Secret::new("canary-pw".into()));
+        assert_eq!(
+            format!("{credential:?}"),
+            "IdentityToken { username: Some(\"carol\"), token: Secret(<redacted>) }"
+        );
+    }
+}

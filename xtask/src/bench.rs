@@ -1,0 +1,1600 @@
+//! `cargo xtask bench`: issue 5's benchmark. Builds `wasm` in release mode, starts a local
+//! registry, generates components ([`crate::generator`]), measures `wasm` beside the floors (hashing,
+//! writing, a bare `curl` upload and download against the same registry) and the peers (`wkg`,
+//! the `oras` Python SDK) when they are there, prints the table and writes
+//! `docs/benchmarks.md` ([`crate::report`]).
+//!
+//! What must stay true:
+//! - every figure comes from this run: the document is generated, never edited;
+//! - nothing is deduplicated by accident: each push goes to a fresh repository, each measured
+//!   `wasm`, `wkg` or `oras` command runs in a fresh sandbox (HOME, XDG directories,
+//!   DOCKER_CONFIG; so an empty cache), except re-push and re-pull, which keep theirs on purpose;
+//! - the tools alternate run by run, so noise from a shared machine falls on all of them;
+//! - the developer's own configuration, credentials and cache are never read or written.
+
+use std::collections::BTreeMap;
+use std::env;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use sha2::{Digest as _, Sha256};
+
+use crate::registry::LocalRegistry;
+use crate::report::{self, Batch, Counts, MIB, Machine, Op, Peer, Results, Sample, Series, Tool};
+use crate::{cmd, deps, generator, interrupt};
+
+/// Components in the batch.
+const BATCH_COUNT: usize = 100;
+/// Bytes of each batch component.
+const BATCH_SIZE: u64 = 100 * 1024;
+/// The seed of the component of `n` MiB is `SIZE_SEED + n`; batch component `i` has
+/// `BATCH_SEED + i`.
+const SIZE_SEED: u64 = 0x5eed_0000;
+const BATCH_SEED: u64 = 0xba7c_0000;
+/// The tag every push uses.
+const TAG: &str = "1.0.0";
+/// Where the document goes, relative to the workspace root.
+const DOCUMENT: &str = "docs/benchmarks.md";
+/// Runs below which the document is not written: the issue asks for at least 5.
+const MIN_RUNS_FOR_DOCUMENT: usize = 5;
+
+/// The options of `cargo xtask bench`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// Runs per step.
+    pub(crate) runs: usize,
+    /// Runs per start-up step.
+    pub(crate) startup_runs: usize,
+    /// Component sizes in MiB, ascending, without duplicates.
+    pub(crate) sizes_mib: Vec<u64>,
+    /// Install the peers first.
+    pub(crate) peers: bool,
+    /// Write docs/benchmarks.md.
+    pub(crate) write: bool,
+    /// Measure this binary instead of building `wasm`.
+    pub(crate) wasm: Option<PathBuf>,
+}
+
+impl Options {
+    /// What `bench` prints in `cargo xtask help`.
+    pub(crate) const USAGE: &str = "  bench     Measure push/pull against a local registry beside the floors and peers (issue 5);
+            write docs/benchmarks.md
+              --runs N        runs per step (default 5; start-up steps run max(N, 30) times)
+              --sizes 1,16,64 component sizes in MiB (default 1,16,64)
+              --peers         install wkg (cargo install, a long build) and oras (pip) first,
+                              into target/bench-peers
+              --no-write      print the table only, leave docs/benchmarks.md alone
+              --quick         1 and 16 MiB, 3 runs, 10 start-up runs, implies --no-write
+              --wasm PATH     measure this `wasm` binary instead of building the workspace's
+";
+
+    /// Parses the arguments after `bench`; the error is a one-line message for the user.
+    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
+        let mut runs = None;
+        let mut sizes = None;
+        let mut peers = false;
+        let mut write = true;
+        let mut quick = false;
+        let mut wasm = None;
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+                _ => (arg.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next().cloned())
+                    .ok_or_else(|| format!("`{flag}` needs a value"))
+            };
+            match flag {
+                "--runs" => {
+                    let text = value()?;
+                    let number: usize = text
+                        .parse()
+                        .ok()
+                        .filter(|&n| (1..=1000).contains(&n))
+                        .ok_or_else(|| {
+                            format!("invalid --runs `{text}`: expected a number from 1 to 1000")
+                        })?;
+                    runs = Some(number);
+                }
+                "--sizes" => {
+                    let text = value()?;
+                    let mut list = text
+                        .split(',')
+                        .map(|part| {
+                            part.trim()
+                                .parse::<u64>()
+                                .ok()
+                                .filter(|&n| (1..=1024).contains(&n))
+                                .ok_or_else(|| {
+                                    format!(
+                                        "invalid --sizes `{text}`: expected MiB from 1 to 1024, \
+                                         separated by commas"
+                                    )
+                                })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    list.sort_unstable();
+                    list.dedup();
+                    sizes = Some(list);
+                }
+                "--wasm" => {
+                    let text = value()?;
+                    if text.is_empty() {
+                        return Err("`--wasm` needs a non-empty path".to_owned());
+                    }
+                    wasm = Some(PathBuf::from(text));
+                }
+                "--peers" if inline.is_none() => peers = true,
+                "--no-write" if inline.is_none() => write = false,
+                "--quick" if inline.is_none() => quick = true,
+                _ => return Err(format!("unexpected argument `{arg}` for `bench`")),
+            }
+        }
+        let default_runs = if quick { 3 } else { 5 };
+        let runs = runs.unwrap_or(default_runs);
+        let write = write && !quick;
+        if write && runs < MIN_RUNS_FOR_DOCUMENT {
+            return Err(format!(
+                "{DOCUMENT} needs at least {MIN_RUNS_FOR_DOCUMENT} runs per step: raise --runs \
+                 or add --no-write"
+            ));
+        }
+        Ok(Self {
+            runs,
+            startup_runs: if quick { 10 } else { runs.max(30) },
+            sizes_mib: sizes.unwrap_or_else(|| if quick { vec![1, 16] } else { vec![1, 16, 64] }),
+            peers,
+            write,
+            wasm,
+        })
+    }
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+///
+/// When the build, the registry, generation or a measured command fails, or on Ctrl-C.
+pub(crate) fn run(options: &Options) -> Result<()> {
+    interrupt::install()?;
+    deps::ensure(&[deps::DOCKER_REGISTRY])?;
+    for program in ["curl", "sha256sum", "cp"] {
+        if !cmd::succeeds(Command::new(program).arg("--version")) {
+            bail!("`{program}` is needed for the floors (`cargo xtask deps` installs curl)");
+        }
+    }
+    let target = target_dir()?;
+    let peers_dir = target.join("bench-peers");
+    if options.peers {
+        step("peers")?;
+        install_peers(&peers_dir);
+    }
+    let wasm = match &options.wasm {
+        Some(path) => {
+            let path = std::path::absolute(path)
+                .with_context(|| format!("could not resolve {}", path.display()))?;
+            if !path.is_file() {
+                bail!("--wasm {}: no such file", path.display());
+            }
+            path
+        }
+        None => {
+            step("build")?;
+            build_wasm(&target)?
+        }
+    };
+    println!("measuring {}", wasm.display());
+
+    step("components")?;
+    let components = target.join("bench").join("components");
+    let started = Instant::now();
+    let mut files = Vec::new();
+    for &mib in &options.sizes_mib {
+        let path = generator::cached(&components, usize::try_from(mib * MIB)?, SIZE_SEED + mib)?;
+        files.push((mib * MIB, path));
+    }
+    let mut batch_files = Vec::with_capacity(BATCH_COUNT);
+    for index in 0..BATCH_COUNT {
+        let seed = BATCH_SEED + u64::try_from(index)?;
+        batch_files.push(generator::cached(
+            &components,
+            usize::try_from(BATCH_SIZE)?,
+            seed,
+        )?);
+    }
+    println!(
+        "{} components in {} ({:.1} s)",
+        files.len() + batch_files.len(),
+        components.display(),
+        started.elapsed().as_secs_f64()
+    );
+
+    step("registry")?;
+    let registry = LocalRegistry::start().context("could not start the local registry")?;
+    println!("registry: http://{}", registry.addr());
+    let work = tempfile::Builder::new()
+        .prefix("work-")
+        .tempdir_in(target.join("bench"))
+        .context("could not create the benchmark's scratch directory")?;
+
+    let wkg = find_wkg(&peers_dir);
+    let oras = find_oras(&peers_dir, work.path())?;
+    let mut bench = Bench {
+        wasm: wasm.clone(),
+        addr: registry.addr().to_string(),
+        registry: &registry,
+        work: work.path().to_path_buf(),
+        components: components.clone(),
+        runs: options.runs,
+        wkg: wkg.as_ref().ok().cloned(),
+        oras: oras.as_ref().ok().cloned(),
+        series: Vec::new(),
+        counts: BTreeMap::new(),
+        sandboxes: 0,
+    };
+    let peers = vec![
+        Peer {
+            tool: Tool::Wkg,
+            status: wkg.and_then(|wkg| bench.version(&wkg.program, &["--version"])),
+        },
+        Peer {
+            tool: Tool::Oras,
+            status: oras.and_then(|oras| oras.version()),
+        },
+    ];
+    for peer in &peers {
+        match &peer.status {
+            Ok(version) => println!("peer {}: {version}", peer.tool.name()),
+            Err(reason) => println!("peer {}: not measured: {reason}", peer.tool.name()),
+        }
+    }
+    let machine_before = load_average();
+    let mut machine = machine(&wasm, &bench)?;
+    machine.wasm_source = match &options.wasm {
+        Some(_) => format!("the binary given with --wasm, {}", bench.shown_path(&wasm)),
+        None => format!("built from {}", source_revision()),
+    };
+    machine.load_before = machine_before;
+
+    bench.check_access_log()?;
+    for (size, file) in &files {
+        step(&format!("{} component", report::size_text(*size)))?;
+        bench.size(*size, file)?;
+    }
+    step("batch")?;
+    let batch = bench.batch(&batch_files)?;
+    step("start-up")?;
+    bench.startup(options.startup_runs)?;
+    machine.load_after = load_average();
+
+    let results = Results {
+        runs: options.runs,
+        startup_runs: options.startup_runs,
+        sizes: files.iter().map(|(size, _)| *size).collect(),
+        series: bench.series,
+        counts: bench.counts,
+        batch: Some(batch),
+        machine,
+        peers,
+    };
+    drop(registry);
+
+    step("results")?;
+    println!("{}", report::table(&results));
+    println!("{}", report::targets_table(&report::targets(&results)));
+    println!("{}", report::where_time_goes(&results));
+    if options.write {
+        let path = cmd::workspace_root().join(DOCUMENT);
+        fs::write(&path, report::document(&results))
+            .with_context(|| format!("could not write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    } else {
+        println!("--no-write: {DOCUMENT} left alone");
+    }
+    Ok(())
+}
+
+/// Announces a step, or stops if Ctrl-C came in between.
+fn step(name: &str) -> Result<()> {
+    if interrupt::requested() {
+        bail!("interrupted before `{name}`");
+    }
+    println!("==> {name}");
+    Ok(())
+}
+
+/// The state of a benchmark run.
+struct Bench<'a> {
+    wasm: PathBuf,
+    /// `127.0.0.1:PORT`.
+    addr: String,
+    registry: &'a LocalRegistry,
+    /// Scratch: sandboxes, outputs, the children's output.
+    work: PathBuf,
+    /// Where the generated components are.
+    components: PathBuf,
+    runs: usize,
+    wkg: Option<Wkg>,
+    oras: Option<Oras>,
+    series: Vec<Series>,
+    counts: BTreeMap<u64, Counts>,
+    /// Sandboxes made so far, to name the next one.
+    sandboxes: usize,
+}
+
+impl Bench<'_> {
+    /// Floors, push, pull (with the peers), re-push and re-pull of the component at `file`.
+    fn size(&mut self, size: u64, file: &Path) -> Result<()> {
+        let digest = format!("sha256:{}", sha256_file(file)?);
+        let mib = size / MIB;
+        let out = self.work.join("out");
+        let mut hash = self.series(Tool::Sha256sum, Op::Hash, size);
+        let mut copy = self.series(Tool::Cp, Op::Copy, size);
+        let mut up = self.series(Tool::Curl, Op::Push, size);
+        let mut down = self.series(Tool::Curl, Op::Pull, size);
+        let mut push = BTreeMap::new();
+        let mut pull = BTreeMap::new();
+        let tools = self.tools();
+        for &tool in &tools {
+            push.insert(tool, self.series(tool, Op::Push, size));
+            pull.insert(tool, self.series(tool, Op::Pull, size));
+        }
+        let mut counts = Counts::default();
+        for run in 0..self.runs {
+            check_interrupt()?;
+            let mut line = format!("run {}/{}:", run + 1, self.runs);
+            let first = run == 0;
+
+            let mut command = Command::new("sha256sum");
+            command.arg(file);
+            self.record(&mut hash, first, &mut [command], &mut line)?;
+
+            fresh_dir(&out)?;
+            let mut command = Command::new("cp");
+            command.arg(file).arg(out.join("copy.wasm"));
+            self.record(&mut copy, first, &mut [command], &mut line)?;
+
+            let repo = format!("bench/{mib}m/curl-r{run}");
+            let sample = self.curl_upload(&repo, file, &digest, first.then_some(&mut up))?;
+            push_sample(&mut up, sample, &mut line);
+            let url = format!("http://{}/v2/{repo}/blobs/{digest}", self.addr);
+            let mut command = curl();
+            command.args(["-o", "/dev/null"]).arg(&url);
+            self.record(&mut down, first, &mut [command], &mut line)?;
+
+            let mark = self.log_mark();
+            for &tool in &tools {
+                let reference = self.reference(&format!("bench/{mib}m/{}-r{run}", tool.name()));
+                let sandbox = self.sandbox()?;
+                let mut command = self.push_command(tool, &reference, file, &sandbox)?;
+                let series = push.get_mut(&tool).context("series")?;
+                self.record(series, first, std::slice::from_mut(&mut command), &mut line)?;
+                if tool == Tool::Wasm {
+                    // Only this run's wasm repository: the peers upload in between.
+                    let own = format!("/v2/bench/{mib}m/wasm-r{run}/blobs/uploads/");
+                    let requests = self.requests_since(mark)?;
+                    counts.pushes += 1;
+                    counts.push_uploads += requests
+                        .iter()
+                        .filter(|r| {
+                            (r.method == "PUT" || r.method == "PATCH") && r.uri.starts_with(&own)
+                        })
+                        .count();
+                }
+            }
+            for &tool in &tools {
+                let reference = self.reference(&format!("bench/{mib}m/{}-r{run}", tool.name()));
+                let sandbox = self.sandbox()?;
+                fresh_dir(&out)?;
+                let (mut command, pulled) = self.pull_command(tool, &reference, &out, &sandbox)?;
+                let series = pull.get_mut(&tool).context("series")?;
+                self.record(series, first, std::slice::from_mut(&mut command), &mut line)?;
+                if first {
+                    check_pulled(&pulled, &digest, tool)?;
+                }
+            }
+            println!("{line}");
+        }
+        self.series.extend([hash, copy, up, down]);
+        for tool in &tools {
+            self.series.extend(push.remove(tool));
+            self.series.extend(pull.remove(tool));
+        }
+
+        // Re-push and re-pull: one sandbox, its cache primed by a pull that is not measured.
+        let reference = self.reference(&format!("bench/{mib}m/wasm-r0"));
+        let sandbox = self.sandbox()?;
+        fresh_dir(&out)?;
+        let target = out.join("component.wasm");
+        let mut prime = self.wasm_command(&sandbox);
+        prime
+            .args([OsStr::new("pull"), OsStr::new(&reference), OsStr::new("-o")])
+            .arg(&target);
+        self.measure(&mut [prime])
+            .context("could not prime the cache for the re-pull")?;
+        let mut repush = self.series(Tool::Wasm, Op::RePush, size);
+        let mut repull = self.series(Tool::Wasm, Op::RePull, size);
+        let mut line = String::from("re-push:");
+        let mark = self.log_mark();
+        for run in 0..self.runs {
+            check_interrupt()?;
+            let mut command = self.wasm_command(&sandbox);
+            command
+                .args([OsStr::new("push"), OsStr::new(&reference)])
+                .arg(file);
+            self.record(&mut repush, run == 0, &mut [command], &mut line)?;
+        }
+        for request in self.requests_since(mark)? {
+            if !request.uri.contains("/blobs/uploads/") {
+                continue;
+            }
+            match request.method.as_str() {
+                "PUT" | "PATCH" => counts.repush_uploads += 1,
+                "POST" if request.uri.contains("mount=") => counts.repush_mounts += 1,
+                "POST" => counts.repush_sessions += 1,
+                _ => {}
+            }
+        }
+        counts.repushes = self.runs;
+        println!("{line}");
+        let mut line = String::from("re-pull:");
+        let mark = self.log_mark();
+        for run in 0..self.runs {
+            check_interrupt()?;
+            fresh_dir(&out)?;
+            let mut command = self.wasm_command(&sandbox);
+            command
+                .args([OsStr::new("pull"), OsStr::new(&reference), OsStr::new("-o")])
+                .arg(&target);
+            self.record(&mut repull, run == 0, &mut [command], &mut line)?;
+            if run == 0 {
+                check_pulled(&target, &digest, Tool::Wasm)?;
+            }
+        }
+        for request in self.requests_since(mark)? {
+            let manifest = request.uri.contains("/manifests/");
+            match request.method.as_str() {
+                "GET" if request.uri.contains("/blobs/") => counts.repull_blob_gets += 1,
+                "GET" | "HEAD" if manifest => counts.repull_manifest_requests += 1,
+                _ => {}
+            }
+        }
+        counts.repulls = self.runs;
+        println!("{line}");
+        println!(
+            "counted: {} blob uploads over {} pushes; re-push: {} uploads, {} upload POSTs, {} mounts; \
+             re-pull: {} blob GETs, {} manifest requests",
+            counts.push_uploads,
+            counts.pushes,
+            counts.repush_uploads,
+            counts.repush_sessions,
+            counts.repush_mounts,
+            counts.repull_blob_gets,
+            counts.repull_manifest_requests
+        );
+        self.series.extend([repush, repull]);
+        self.counts.insert(size, counts);
+        drop(sandbox);
+        fs::remove_dir_all(&out).ok();
+        Ok(())
+    }
+
+    /// The batch: each run pushes the components to fresh repositories, then pulls them all
+    /// with an empty cache; in one invocation each when `--help` says the command takes several.
+    fn batch(&mut self, files: &[PathBuf]) -> Result<Batch> {
+        let push_usage = self.usage("push")?;
+        let pull_usage = self.usage("pull")?;
+        let mut push_one = push_usage.contains("...");
+        let pull_one = pull_usage.contains("...");
+        let mut notes = Vec::new();
+        if !pull_one {
+            notes.push(format!(
+                "The batch pull runs one `wasm pull` per reference: its usage line \
+                 (`{pull_usage}`) takes one reference."
+            ));
+        }
+        if !push_one {
+            notes.push(format!(
+                "The batch push runs one `wasm push` per file: its usage line (`{push_usage}`) \
+                 takes one file."
+            ));
+        }
+        let mut push = self.series(Tool::Wasm, Op::BatchPush, BATCH_SIZE);
+        let mut pull = self.series(Tool::Wasm, Op::BatchPull, BATCH_SIZE);
+        let out = self.work.join("out");
+        for run in 0..self.runs {
+            check_interrupt()?;
+            let first = run == 0;
+            let mut line = format!("run {}/{}:", run + 1, self.runs);
+            let references: Vec<String> = (0..files.len())
+                .map(|index| self.reference(&format!("bench/batch-r{run}/c{index:03}")))
+                .collect();
+            let sandbox = self.sandbox()?;
+            if push_one {
+                // `wasm push REF FILE REF FILE ...`: the one form that keeps each file's
+                // reference explicit. If the CLI spells it otherwise, fall back to a loop.
+                let mut command = self.wasm_command(&sandbox);
+                command.arg("push");
+                for (reference, file) in references.iter().zip(files) {
+                    command.arg(reference).arg(file);
+                }
+                // `push R1 F1 R2 F2 ... R100 F100`.
+                let shown = self.shown(&elided(&command, 5, 2));
+                match self.measure(&mut [command]) {
+                    Ok(sample) => {
+                        if first {
+                            push.command = shown;
+                        }
+                        push_sample(&mut push, sample, &mut line);
+                    }
+                    Err(err) if first => {
+                        let reason = format!("{err:#}");
+                        let reason = reason.lines().last().unwrap_or_default().trim().to_owned();
+                        notes.push(format!(
+                            "`wasm push --help` shows several files, but `wasm push REF FILE REF \
+                             FILE ...` failed ({reason}); the batch push runs one invocation per \
+                             file."
+                        ));
+                        println!("batch push in one invocation failed: {reason}; looping instead");
+                        push_one = false;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            if !push_one {
+                let mut commands: Vec<Command> = references
+                    .iter()
+                    .zip(files)
+                    .map(|(reference, file)| {
+                        let mut command = self.wasm_command(&sandbox);
+                        command.arg("push").arg(reference).arg(file);
+                        command
+                    })
+                    .collect();
+                if first {
+                    push.command = format!(
+                        "{} (× {}, one after another)",
+                        self.shown(&commands[0]),
+                        files.len()
+                    );
+                }
+                let sample = self.measure(&mut commands)?;
+                push_sample(&mut push, sample, &mut line);
+            }
+            drop(sandbox);
+
+            let sandbox = self.sandbox()?;
+            fresh_dir(&out)?;
+            let mut commands = if pull_one {
+                let mut command = self.wasm_command(&sandbox);
+                command.arg("pull").args(&references).arg("-o").arg(&out);
+                vec![command]
+            } else {
+                references
+                    .iter()
+                    .map(|reference| {
+                        let mut command = self.wasm_command(&sandbox);
+                        command.arg("pull").arg(reference).arg("-o").arg(&out);
+                        command
+                    })
+                    .collect()
+            };
+            if first {
+                pull.command = if pull_one {
+                    // `pull R1 R2 ... R100 -o DIR`.
+                    self.shown(&elided(&commands[0], 3, 3))
+                } else {
+                    format!(
+                        "{} (× {}, one after another)",
+                        self.shown(&commands[0]),
+                        files.len()
+                    )
+                };
+            }
+            let sample = self.measure(&mut commands)?;
+            push_sample(&mut pull, sample, &mut line);
+            if first {
+                let pulled = fs::read_dir(&out)?.count();
+                if pulled != files.len() {
+                    bail!(
+                        "the batch pull wrote {pulled} files into {}, not {}",
+                        out.display(),
+                        files.len()
+                    );
+                }
+            }
+            println!("{line}");
+        }
+        fs::remove_dir_all(&out).ok();
+        self.series.extend([push, pull]);
+        Ok(Batch {
+            count: files.len(),
+            size: BATCH_SIZE,
+            push_one_invocation: push_one,
+            pull_one_invocation: pull_one,
+            notes,
+        })
+    }
+
+    /// `wasm --version` and `wasm self config --no-exec`, alternating, in one sandbox.
+    fn startup(&mut self, runs: usize) -> Result<()> {
+        let sandbox = self.sandbox()?;
+        let mut version = self.series(Tool::Wasm, Op::Version, 0);
+        let mut config = self.series(Tool::Wasm, Op::SelfConfig, 0);
+        let mut line = String::from("start-up:");
+        let mut config_line = String::new();
+        for run in 0..runs {
+            check_interrupt()?;
+            let mut command = self.wasm_command(&sandbox);
+            command.arg("--version");
+            self.record(&mut version, run == 0, &mut [command], &mut line)?;
+            let mut command = self.wasm_command(&sandbox);
+            command.args(["self", "config", "--no-exec"]);
+            self.record(&mut config, run == 0, &mut [command], &mut config_line)?;
+        }
+        let (Some(v), Some(c)) = (version.stats(), config.stats()) else {
+            bail!("no start-up sample");
+        };
+        println!(
+            "start-up medians: --version {}, self config --no-exec {}",
+            report::time_text(v.median),
+            report::time_text(c.median)
+        );
+        self.series.extend([version, config]);
+        Ok(())
+    }
+
+    /// The tools measured for push and pull, `wasm` first.
+    fn tools(&self) -> Vec<Tool> {
+        let mut tools = vec![Tool::Wasm];
+        if self.wkg.is_some() {
+            tools.push(Tool::Wkg);
+        }
+        if self.oras.is_some() {
+            tools.push(Tool::Oras);
+        }
+        tools
+    }
+
+    fn series(&self, tool: Tool, op: Op, size: u64) -> Series {
+        Series {
+            tool,
+            op,
+            size,
+            samples: Vec::with_capacity(self.runs),
+            command: String::new(),
+        }
+    }
+
+    fn reference(&self, repository: &str) -> String {
+        format!("{}/{repository}:{TAG}", self.addr)
+    }
+
+    /// `tool`'s push of `file` to `reference`.
+    fn push_command(
+        &self,
+        tool: Tool,
+        reference: &str,
+        file: &Path,
+        sandbox: &Sandbox,
+    ) -> Result<Command> {
+        Ok(match tool {
+            Tool::Wasm => {
+                let mut command = self.wasm_command(sandbox);
+                command.arg("push").arg(reference).arg(file);
+                command
+            }
+            Tool::Wkg => {
+                let wkg = self.wkg.as_ref().context("no wkg")?;
+                let mut command = sandbox.command(&wkg.program);
+                command
+                    .args(["oci", "push"])
+                    .arg(format!("--insecure={}", self.addr));
+                command.arg(reference).arg(file);
+                command
+            }
+            Tool::Oras => {
+                let oras = self.oras.as_ref().context("no oras")?;
+                let mut command = oras.command(sandbox);
+                command.arg("push").arg(reference).arg(file);
+                command
+            }
+            other => bail!("{} does not push", other.name()),
+        })
+    }
+
+    /// `tool`'s pull of `reference` into `out`, and the file it writes.
+    fn pull_command(
+        &self,
+        tool: Tool,
+        reference: &str,
+        out: &Path,
+        sandbox: &Sandbox,
+    ) -> Result<(Command, PathBuf)> {
+        let target = out.join("component.wasm");
+        Ok(match tool {
+            Tool::Wasm => {
+                let mut command = self.wasm_command(sandbox);
+                command.arg("pull").arg(reference).arg("-o").arg(&target);
+                (command, target)
+            }
+            Tool::Wkg => {
+                let wkg = self.wkg.as_ref().context("no wkg")?;
+                let mut command = sandbox.command(&wkg.program);
+                command
+                    .args(["oci", "pull"])
+                    .arg(format!("--insecure={}", self.addr));
+                command.arg(reference).arg("-o").arg(&target);
+                (command, target)
+            }
+            Tool::Oras => {
+                let oras = self.oras.as_ref().context("no oras")?;
+                let mut command = oras.command(sandbox);
+                command.arg("pull").arg(reference).arg(out);
+                // oras names the file after the pushed file's title annotation.
+                (command, out.to_path_buf())
+            }
+            other => bail!("{} does not pull", other.name()),
+        })
+    }
+
+    fn wasm_command(&self, sandbox: &Sandbox) -> Command {
+        sandbox.command(&self.wasm)
+    }
+
+    /// A new, empty sandbox below the scratch directory.
+    fn sandbox(&mut self) -> Result<Sandbox> {
+        self.sandboxes += 1;
+        Sandbox::create(self.work.join(format!("sandbox-{}", self.sandboxes)))
+    }
+
+    /// Runs `commands` as one sample into `series`, keeping the first run's command line.
+    fn record(
+        &self,
+        series: &mut Series,
+        first: bool,
+        commands: &mut [Command],
+        line: &mut String,
+    ) -> Result<()> {
+        if first {
+            series.command = commands
+                .iter()
+                .map(|command| self.shown(command))
+                .collect::<Vec<_>>()
+                .join(" && ");
+        }
+        let sample = self.measure(commands)?;
+        push_sample(series, sample, line);
+        Ok(())
+    }
+
+    /// `curl` POST then PUT of `file` into `repository`: the registry's own upload floor.
+    fn curl_upload(
+        &self,
+        repository: &str,
+        file: &Path,
+        digest: &str,
+        show: Option<&mut Series>,
+    ) -> Result<Sample> {
+        let url = format!("http://{}/v2/{repository}/blobs/uploads/", self.addr);
+        let mut post = curl();
+        post.args(["-X", "POST", "-D", "-", "-o", "/dev/null"])
+            .arg(&url);
+        let started = self.measure(std::slice::from_mut(&mut post))?;
+        let headers = fs::read_to_string(self.work.join("stdout"))?;
+        let location = header(&headers, "location")
+            .with_context(|| format!("no Location in the answer to POST {url}:\n{headers}"))?;
+        let location = if location.starts_with('/') {
+            format!("http://{}{location}", self.addr)
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put_url = format!("{location}{separator}digest={digest}");
+        let put_args = |command: &mut Command, url: &str| {
+            command
+                .args(["-X", "PUT", "-H", "Content-Type: application/octet-stream"])
+                // No `Expect: 100-continue` round trip before the body.
+                .args(["-H", "Expect:", "--data-binary"])
+                .arg(format!("@{}", file.display()))
+                .args(["-o", "/dev/null"])
+                .arg(url);
+        };
+        let mut put = curl();
+        put_args(&mut put, &put_url);
+        let finished = self.measure(std::slice::from_mut(&mut put))?;
+        if let Some(series) = show {
+            let mut shown = curl();
+            put_args(&mut shown, "$LOCATION&digest=sha256:$DIGEST");
+            series.command = format!("{} && {}", self.shown(&post), self.shown(&shown));
+        }
+        Ok(Sample {
+            wall: started.wall + finished.wall,
+            rss_kib: started.rss_kib.max(finished.rss_kib),
+            rss_floor_kib: started.rss_floor_kib.max(finished.rss_floor_kib),
+        })
+    }
+
+    /// Runs `commands` one after another, measured: wall times add up, the largest RSS counts.
+    /// Their output goes to `stdout` and `stderr` in the scratch directory.
+    fn measure(&self, commands: &mut [Command]) -> Result<Sample> {
+        let mut total = Sample {
+            wall: Duration::ZERO,
+            rss_kib: 0,
+            rss_floor_kib: 0,
+        };
+        for command in commands {
+            let stdout = File::create(self.work.join("stdout"))?;
+            let stderr = File::create(self.work.join("stderr"))?;
+            command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+            let line = cmd::display(command);
+            reset_own_peak_rss();
+            let started = Instant::now();
+            let child = command
+                .spawn()
+                .with_context(|| format!("could not start `{line}`"))?;
+            let (status, rss_kib) =
+                wait_with_rusage(child).with_context(|| format!("could not wait for `{line}`"))?;
+            let wall = started.elapsed();
+            let floor_kib = own_peak_rss_kib();
+            if !status.success() {
+                let stderr = fs::read_to_string(self.work.join("stderr")).unwrap_or_default();
+                let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                let log = self.registry.log_tail(10).unwrap_or_default();
+                bail!(
+                    "`{line}` failed ({status}):\n{}\nregistry log (last lines):\n{log}",
+                    tail.join("\n")
+                );
+            }
+            total.wall += wall;
+            total.rss_kib = total.rss_kib.max(rss_kib);
+            total.rss_floor_kib = total.rss_floor_kib.max(floor_kib);
+        }
+        Ok(total)
+    }
+
+    /// A path as the document shows it: relative to the workspace root when below it.
+    fn shown_path(&self, path: &Path) -> String {
+        path.strip_prefix(cmd::workspace_root())
+            .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
+    }
+
+    /// The command line for the document: placeholders for the port and the paths.
+    fn shown(&self, command: &Command) -> String {
+        let components = self
+            .components
+            .strip_prefix(cmd::workspace_root())
+            .map_or_else(
+                |_| self.components.display().to_string(),
+                |p| p.display().to_string(),
+            );
+        cmd::display(command)
+            .replace(&self.addr, "$REGISTRY")
+            .replace(&self.components.display().to_string(), &components)
+            .replace(&self.work.display().to_string(), "$WORK")
+    }
+
+    /// The usage line of `wasm COMMAND --help`.
+    fn usage(&self, command: &str) -> Result<String> {
+        let sandbox = Sandbox::create(self.work.join(format!("help-{command}")))?;
+        let mut help = self.wasm_command(&sandbox);
+        help.args([command, "--help"]);
+        let text = cmd::output(&mut help)?;
+        let usage = text
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with("Usage:"))
+            .with_context(|| format!("`wasm {command} --help` shows no Usage line"))?;
+        Ok(usage.to_owned())
+    }
+
+    /// `program ARGS` in a sandbox, its first line of output.
+    fn version(&self, program: &Path, args: &[&str]) -> Result<String, String> {
+        let sandbox = Sandbox::create(self.work.join("version")).map_err(|e| format!("{e:#}"))?;
+        let mut command = sandbox.command(program);
+        command.args(args);
+        cmd::output(&mut command)
+            .map(|text| text.lines().next().unwrap_or_default().to_owned())
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    /// Makes sure the registry logs one line per request: the counts depend on it.
+    fn check_access_log(&self) -> Result<()> {
+        let mark = self.log_mark();
+        let mut probe = curl();
+        probe
+            .args(["-o", "/dev/null"])
+            .arg(format!("http://{}/v2/", self.addr));
+        self.measure(&mut [probe])?;
+        if self.requests_since(mark)?.iter().any(|r| r.uri == "/v2/") {
+            return Ok(());
+        }
+        bail!("the registry's log shows no access-log line for GET /v2/: cannot count requests")
+    }
+
+    /// Where the registry's log ends now.
+    fn log_mark(&self) -> u64 {
+        fs::metadata(self.log_path()).map_or(0, |m| m.len())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.registry.dir().join("registry.log")
+    }
+
+    /// The requests in the registry's access log after `mark`.
+    fn requests_since(&self, mark: u64) -> Result<Vec<Request>> {
+        // Distribution writes the access-log line as it finishes the response; give the last
+        // one a moment.
+        thread::sleep(Duration::from_millis(50));
+        let mut file = File::open(self.log_path()).context("could not open the registry's log")?;
+        file.seek(SeekFrom::Start(mark))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text)?;
+        let text = String::from_utf8_lossy(&text);
+        Ok(text.lines().filter_map(parse_access_line).collect())
+    }
+}
+
+/// Adds `sample` to `series` and its time to the progress line.
+fn push_sample(series: &mut Series, sample: Sample, line: &mut String) {
+    series.samples.push(sample);
+    let name = match (series.tool, series.op) {
+        (Tool::Wasm, Op::Version) => "--version".to_owned(),
+        (Tool::Wasm, Op::SelfConfig) => return,
+        (tool, Op::Push | Op::BatchPush) => format!("{} push", tool.name()),
+        (tool, Op::Pull | Op::BatchPull) => format!("{} pull", tool.name()),
+        (tool, _) => tool.name().to_owned(),
+    };
+    if matches!(series.op, Op::Version | Op::RePush | Op::RePull) {
+        line.push_str(&format!(" {}", report::time_text(sample.wall)));
+    } else {
+        line.push_str(&format!(" {name} {}", report::time_text(sample.wall)));
+    }
+}
+
+/// `curl` as the floors run it: no `.curlrc`, quiet but showing errors, failing on HTTP errors.
+fn curl() -> Command {
+    let mut command = Command::new("curl");
+    command.args(["-q", "-sS", "-f"]);
+    command
+}
+
+/// One request in the registry's access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Request {
+    method: String,
+    uri: String,
+}
+
+/// A request from a line of distribution's access log (Apache combined format):
+/// `127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`; `None` for its other lines
+/// (`time="..." level=info msg=...`).
+fn parse_access_line(line: &str) -> Option<Request> {
+    if line.starts_with("time=") {
+        return None;
+    }
+    let (_, rest) = line.split_once("] \"")?;
+    let (request, _) = rest.split_once('"')?;
+    let mut parts = request.split(' ');
+    let method = parts.next()?.to_owned();
+    let uri = parts.next()?.to_owned();
+    if !uri.starts_with('/') {
+        return None;
+    }
+    Some(Request { method, uri })
+}
+
+/// The value of header `name` (lowercase) in a block of HTTP response headers.
+fn header(headers: &str, name: &str) -> Option<String> {
+    headers.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// Empties `dir`, creating it if needed.
+fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("could not empty {}", dir.display()))?;
+    }
+    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))
+}
+
+/// Checks that a pull wrote the component: `path` is the file, or the directory holding it.
+fn check_pulled(path: &Path, digest: &str, tool: Tool) -> Result<()> {
+    let file = if path.is_dir() {
+        let mut entries = fs::read_dir(path)?.collect::<io::Result<Vec<_>>>()?;
+        if entries.len() != 1 {
+            bail!(
+                "{} pull wrote {} files into {}, not one",
+                tool.name(),
+                entries.len(),
+                path.display()
+            );
+        }
+        entries.remove(0).path()
+    } else {
+        path.to_path_buf()
+    };
+    let actual = format!("sha256:{}", sha256_file(&file)?);
+    if actual != digest {
+        bail!(
+            "{} pull wrote {} with digest {actual}, not {digest}",
+            tool.name(),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Lowercase hex SHA-256 of a file, read in pieces.
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file =
+        File::open(path).with_context(|| format!("could not open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// `command` with its arguments between the first `head` and the last `tail` replaced by
+/// `...`, to show a batch invocation in the document.
+fn elided(command: &Command, head: usize, tail: usize) -> Command {
+    let args: Vec<&OsStr> = command.get_args().collect();
+    let mut shown = Command::new(command.get_program());
+    if args.len() <= head + tail + 1 {
+        shown.args(args);
+    } else {
+        shown
+            .args(&args[..head])
+            .arg("...")
+            .args(&args[args.len() - tail..]);
+    }
+    shown
+}
+
+fn check_interrupt() -> Result<()> {
+    if interrupt::requested() {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Resets this process's peak RSS ("high water mark", `VmHWM`) to its current RSS, so that the
+/// next child's `ru_maxrss` starts from there.
+///
+/// Why: `std` spawns with `posix_spawn`, which shares our address space until `exec`, and at
+/// `exec` Linux folds the old address space's peak into the child's `ru_maxrss`. Without the
+/// reset, every child would report at least this process's peak so far (tens of MiB after
+/// generating components). After it, a child reports at least our current RSS (a few MiB):
+/// [`own_peak_rss_kib`] read after the child gives that floor, and a reading at or below it
+/// only says "at most this much". GNU time does not have the problem (it forks from a small
+/// process) but cannot time a 5 ms start-up to better than 10 ms.
+fn reset_own_peak_rss() {
+    // `5` resets the peak (proc(5), since Linux 4.0). Without it the floor is higher, still
+    // reported honestly.
+    let _ = fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak RSS (`VmHWM`) in KiB; 0 if /proc does not say.
+fn own_peak_rss_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                let value = line.strip_prefix("VmHWM:")?;
+                value.trim().trim_end_matches("kB").trim().parse().ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// Waits for `child` and returns its status and peak RSS in KiB (`ru_maxrss`).
+///
+/// `Child::wait` does not return the child's resource usage, and `getrusage(RUSAGE_CHILDREN)`
+/// only gives the largest of all children so far; `wait4` gives this child's. The handle is
+/// consumed: once `wait4` has reaped the process, nothing may wait on it again.
+#[allow(unsafe_code)] // The workspace denies it; this is the one place that needs libc.
+fn wait_with_rusage(child: Child) -> io::Result<(ExitStatus, u64)> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is a plain C struct of integers, for which all-zero bytes are valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `status` and `usage` are valid, exclusively borrowed out-pointers for the
+        // duration of the call, and `pid` is our own child, not reaped yet.
+        let reaped = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    let rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    Ok((ExitStatus::from_raw(status), rss_kib))
+}
+
+/// A throwaway home for one measured command (or a few that share a cache), removed when
+/// dropped.
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn create(dir: PathBuf) -> Result<Self> {
+        let sandbox = Self { dir };
+        for (_, path) in sandbox.env() {
+            fs::create_dir_all(&path)
+                .with_context(|| format!("could not create {}", path.display()))?;
+        }
+        Ok(sandbox)
+    }
+
+    /// The variables that point every configuration, cache and credential lookup inside.
+    fn env(&self) -> [(&'static str, PathBuf); 7] {
+        let dir = &self.dir;
+        [
+            ("HOME", dir.join("home")),
+            ("XDG_CONFIG_HOME", dir.join("config")),
+            ("XDG_CACHE_HOME", dir.join("cache")),
+            ("XDG_DATA_HOME", dir.join("data")),
+            ("XDG_STATE_HOME", dir.join("state")),
+            ("XDG_RUNTIME_DIR", dir.join("run")),
+            ("DOCKER_CONFIG", dir.join("docker")),
+        ]
+    }
+
+    /// `program` set to run inside, the sandbox its working directory, without the user's
+    /// variables that would point it elsewhere.
+    fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(&self.dir);
+        for (key, _) in env::vars_os() {
+            let name = key.to_string_lossy();
+            if name.starts_with("WASM_")
+                || name.starts_with("WKG_")
+                || name == "REGISTRY_AUTH_FILE"
+                || name == "RUST_LOG"
+            {
+                command.env_remove(&key);
+            }
+        }
+        command.envs(self.env());
+        command
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `wkg`, found.
+#[derive(Debug, Clone)]
+struct Wkg {
+    program: PathBuf,
+}
+
+/// `target/bench-peers/bin/wkg`, else `wkg` on PATH, if it can push to a plain-HTTP registry.
+fn find_wkg(peers_dir: &Path) -> Result<Wkg, String> {
+    let local = peers_dir.join("bin").join("wkg");
+    let program = if local.is_file() {
+        local
+    } else if let Some(path) = env::var_os("PATH").and_then(|path| {
+        env::split_paths(&path)
+            .map(|dir| dir.join("wkg"))
+            .find(|p| p.is_file())
+    }) {
+        path
+    } else {
+        return Err("not installed (`cargo xtask bench --peers` installs it)".to_owned());
+    };
+    let help = cmd::output(Command::new(&program).args(["oci", "push", "--help"]))
+        .map_err(|e| format!("`wkg oci push --help` failed: {e:#}"))?;
+    if !help.contains("--insecure") {
+        return Err(
+            "`wkg oci push --help` shows no --insecure: it cannot use a plain-HTTP registry"
+                .to_owned(),
+        );
+    }
+    Ok(Wkg { program })
+}
+
+/// The `oras` Python SDK, driven by a script written into the scratch directory.
+#[derive(Debug, Clone)]
+struct Oras {
+    script: PathBuf,
+    python_path: Option<PathBuf>,
+}
+
+/// What the oras runs execute: `oras-bench.py push REF FILE` or `pull REF DIR`.
+const ORAS_SCRIPT: &str = r#"# Written by `cargo xtask bench`: push or pull one file with the oras Python SDK.
+import os
+import sys
+
+import oras.client
+
+op, target, path = sys.argv[1:4]
+client = oras.client.OrasClient(hostname=target.split("/", 1)[0], insecure=True)
+if op == "push":
+    # oras wants files relative to the working directory.
+    os.chdir(os.path.dirname(os.path.abspath(path)))
+    client.push(target=target, files=[os.path.basename(path)])
+elif op == "pull":
+    client.pull(target=target, outdir=path)
+else:
+    sys.exit("usage: oras-bench.py push REF FILE | pull REF DIR")
+"#;
+
+impl Oras {
+    fn command(&self, sandbox: &Sandbox) -> Command {
+        let mut command = sandbox.command(Path::new("python3"));
+        command.arg(&self.script);
+        if let Some(path) = &self.python_path {
+            command.env("PYTHONPATH", path);
+        }
+        command
+    }
+
+    fn version(&self) -> Result<String, String> {
+        let mut command = Command::new("python3");
+        command.args(["-c", "import oras.version; print(oras.version.__version__)"]);
+        if let Some(path) = &self.python_path {
+            command.env("PYTHONPATH", path);
+        }
+        cmd::output(&mut command)
+            .map(|version| format!("oras {version} (Python SDK)"))
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// The oras SDK if `import oras` works, with target/bench-peers/python on PYTHONPATH.
+fn find_oras(peers_dir: &Path, work: &Path) -> Result<Result<Oras, String>> {
+    let python_dir = peers_dir.join("python");
+    let python_path = if python_dir.is_dir() {
+        let mut paths = vec![python_dir];
+        if let Some(existing) = env::var_os("PYTHONPATH") {
+            paths.extend(env::split_paths(&existing));
+        }
+        Some(PathBuf::from(env::join_paths(paths)?))
+    } else {
+        None
+    };
+    let mut probe = Command::new("python3");
+    probe.args(["-c", "import oras.client"]);
+    if let Some(path) = &python_path {
+        probe.env("PYTHONPATH", path);
+    }
+    if !cmd::succeeds(&mut probe) {
+        return Ok(Err(
+            "`python3 -c 'import oras'` fails (`cargo xtask bench --peers` installs it)".to_owned(),
+        ));
+    }
+    let script = work.join("oras-bench.py");
+    fs::write(&script, ORAS_SCRIPT)
+        .with_context(|| format!("could not write {}", script.display()))?;
+    Ok(Ok(Oras {
+        script,
+        python_path,
+    }))
+}
+
+/// `--peers`: installs wkg and oras into `dir` unless there; a failure is reported, not fatal.
+fn install_peers(dir: &Path) {
+    if dir.join("bin").join("wkg").is_file() {
+        println!("wkg: already in {}", dir.join("bin").display());
+    } else {
+        println!("wkg: `cargo install --locked wkg` is a large build (many minutes on 2 cores)");
+        let started = Instant::now();
+        let mut install = cmd::cargo();
+        install
+            .args(["install", "--locked", "wkg", "--root"])
+            .arg(dir);
+        match cmd::run(&mut install) {
+            Ok(()) => println!("wkg: installed in {:.0} s", started.elapsed().as_secs_f64()),
+            Err(err) => println!(
+                "wkg: install failed after {:.0} s, continuing without it: {err:#}",
+                started.elapsed().as_secs_f64()
+            ),
+        }
+    }
+    let python_dir = dir.join("python");
+    let mut probe = Command::new("python3");
+    probe
+        .args(["-c", "import oras.client"])
+        .env("PYTHONPATH", &python_dir);
+    if cmd::succeeds(&mut probe) {
+        println!("oras: already importable from {}", python_dir.display());
+        return;
+    }
+    let started = Instant::now();
+    let mut install = Command::new("python3");
+    install
+        .args(["-m", "pip", "install", "--quiet", "--target"])
+        .arg(&python_dir)
+        .arg("oras");
+    match cmd::run(&mut install) {
+        Ok(()) => println!(
+            "oras: installed in {:.0} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(err) => println!("oras: install failed, continuing without it: {err:#}"),
+    }
+}
+
+/// `cargo build --release -p wasm-cli` and the path of the binary.
+fn build_wasm(target: &Path) -> Result<PathBuf> {
+    let mut build = cmd::cargo();
+    build.args(["build", "--release", "-p", "wasm-cli"]);
+    if env::var_os("CARGO_TARGET_DIR").is_some() {
+        build.env("CARGO_TARGET_DIR", target);
+    }
+    cmd::run(&mut build).context("could not build wasm")?;
+    let wasm = target
+        .join("release")
+        .join(format!("wasm{}", env::consts::EXE_SUFFIX));
+    if !wasm.is_file() {
+        bail!(
+            "the build succeeded but {} is not there (a `build.target-dir` in a cargo config? \
+             set CARGO_TARGET_DIR instead)",
+            wasm.display()
+        );
+    }
+    Ok(wasm)
+}
+
+/// `$CARGO_TARGET_DIR` made absolute, or the workspace's `target/`.
+fn target_dir() -> Result<PathBuf> {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            std::path::absolute(&dir).context("could not resolve CARGO_TARGET_DIR")
+        }
+        _ => Ok(cmd::workspace_root().join("target")),
+    }
+}
+
+/// The machine, from /proc and a few commands.
+fn machine(wasm: &Path, bench: &Bench<'_>) -> Result<Machine> {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == "model name").then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or_else(
+            || "unknown".to_owned(),
+            |kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)),
+        );
+    let text = |command: &mut Command| {
+        cmd::output(command).map_or_else(
+            |e| format!("unknown ({e:#})"),
+            |t| t.lines().next().unwrap_or_default().to_owned(),
+        )
+    };
+    Ok(Machine {
+        date: text(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+        cpus: thread::available_parallelism().map_or(0, |n| n.get()),
+        model,
+        memory,
+        kernel: text(Command::new("uname").arg("-sr")),
+        registry: text(Command::new("docker-registry").arg("--version")),
+        wasm: bench
+            .version(wasm, &["--version"])
+            .unwrap_or_else(|e| format!("unknown ({e})")),
+        wasm_source: String::new(),
+        load_before: String::new(),
+        load_after: String::new(),
+    })
+}
+
+/// The workspace's commit, and whether the working tree differs from it: `7a1cf17` or
+/// `7a1cf17 with uncommitted changes`. Read-only: `GIT_OPTIONAL_LOCKS=0` keeps `git status`
+/// from refreshing the index.
+fn source_revision() -> String {
+    let git = |args: &[&str]| {
+        let mut command = Command::new("git");
+        command
+            .args(args)
+            .current_dir(cmd::workspace_root())
+            .env("GIT_OPTIONAL_LOCKS", "0");
+        cmd::output(&mut command)
+    };
+    let Ok(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "a working tree without git".to_owned();
+    };
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Ok(changes) if changes.is_empty() => format!("commit {commit}"),
+        Ok(_) => format!("commit {commit} with uncommitted changes"),
+        Err(_) => format!("commit {commit}"),
+    }
+}
+
+/// The first three fields of /proc/loadavg.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(&args.iter().map(|&a| a.to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(
+            parse(&[]),
+            Ok(Options {
+                runs: 5,
+                startup_runs: 30,
+                sizes_mib: vec![1, 16, 64],
+                peers: false,
+                write: true,
+                wasm: None,
+            })
+        );
+        assert_eq!(
+            parse(&["--quick"]),
+            Ok(Options {
+                runs: 3,
+                startup_runs: 10,
+                sizes_mib: vec![1, 16],
+                peers: false,
+                write: false,
+                wasm: None,
+            })
+        );
+        let custom = parse(&["--runs=7", "--sizes", "64,1,1", "--peers", "--no-write"]).unwrap();
+        assert_eq!((custom.runs, custom.startup_runs), (7, 30));
+        assert_eq!(custom.sizes_mib, vec![1, 64]);
+        assert!(custom.peers && !custom.write);
+        assert_eq!(
+            parse(&["--runs", "40", "--no-write"]).unwrap().startup_runs,
+            40
+        );
+    }
+
+    #[test]
+    fn bad_options() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--runs"], "`--runs` needs a value"),
+            (
+                &["--runs", "0"],
+                "invalid --runs `0`: expected a number from 1 to 1000",
+            ),
+            (
+                &["--sizes", "1,x"],
+                "invalid --sizes `1,x`: expected MiB from 1 to 1024, separated by commas",
+            ),
+            (
+                &["--runs", "3"],
+                "docs/benchmarks.md needs at least 5 runs per step: raise --runs or add --no-write",
+            ),
+            (
+                &["--peers=yes"],
+                "unexpected argument `--peers=yes` for `bench`",
+            ),
+            (&["fast"], "unexpected argument `fast` for `bench`"),
+        ];
+        for (args, message) in cases {
+            assert_eq!(parse(args), Err((*message).to_owned()), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn access_log_lines() {
+        let line = r#"127.0.0.1 - - [12/Nov/2026:09:00:00 +0000] "PUT /v2/r/blobs/uploads/x?_state=a&digest=sha256:b HTTP/1.1" 201 0 "" "curl/7.88.1""#;
+        assert_eq!(
+            parse_access_line(line),
+            Some(Request {
+                method: "PUT".to_owned(),
+                uri: "/v2/r/blobs/uploads/x?_state=a&digest=sha256:b".to_owned()
+            })
+        );
+        assert_eq!(
+            parse_access_line(
+                r#"time="2026-11-12T09:00:00Z" level=info msg="response completed" http.request.uri="/v2/""#
+            ),
+            None
+        );
+        assert_eq!(parse_access_line("garbage"), None);
+    }
+
+    #[test]
+    fn batch_commands_are_elided() {
+        let mut command = Command::new("/x/wasm");
+        command.args(["pull", "r1", "r2", "r3", "r4", "r5", "-o", "out"]);
+        assert_eq!(
+            cmd::display(&elided(&command, 3, 3)),
+            "wasm pull r1 r2 ... r5 -o out"
+        );
+        let mut short = Command::new("wasm");
+        short.args(["pull", "r1", "-o", "out"]);
+        assert_eq!(cmd::display(&elided(&short, 3, 3)), "wasm pull r1 -o out");
+    }
+
+    #[test]
+    fn headers() {
+        let headers =
+            "HTTP/1.1 202 Accepted\r\nLocation: http://h/v2/r/blobs/uploads/u?_state=s\r\n\r\n";
+        assert_eq!(
+            header(headers, "location").as_deref(),
+            Some("http://h/v2/r/blobs/uploads/u?_state=s")
+        );
+        assert_eq!(header(headers, "range"), None);
+    }
+
+    #[test]
+    fn wait_with_rusage_reports_status_and_memory() {
+        let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let (status, rss) = wait_with_rusage(child).unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert!(rss > 0);
+    }
+
+    #[test]
+    fn our_own_peak_does_not_leak_into_the_childs() {
+        let big = vec![1u8; 48 << 20];
+        std::hint::black_box(&big);
+        drop(big);
+        reset_own_peak_rss();
+        let child = Command::new("true").spawn().unwrap();
+        let (_, rss) = wait_with_rusage(child).unwrap();
+        let floor = own_peak_rss_kib();
+        assert!(floor > 0);
+        assert!(
+            rss < 40 * 1024,
+            "{rss} KiB: the 48 MiB peak leaked (floor {floor} KiB)"
+        );
+    }
+}
