@@ -242,8 +242,9 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         series: Vec::new(),
         counts: BTreeMap::new(),
         sandboxes: 0,
+        peer_failures: Vec::new(),
     };
-    let peers = vec![
+    let mut peers = vec![
         Peer {
             tool: Tool::Wkg,
             status: wkg.and_then(|wkg| bench.version(&wkg.program, &["--version"])),
@@ -277,6 +278,11 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     step("start-up")?;
     bench.startup(options.startup_runs)?;
     machine.load_after = load_average();
+    for (tool, reason) in &bench.peer_failures {
+        if let Some(peer) = peers.iter_mut().find(|peer| peer.tool == *tool) {
+            peer.status = Err(reason.clone());
+        }
+    }
 
     let results = Results {
         runs: options.runs,
@@ -331,6 +337,8 @@ struct Bench<'a> {
     counts: BTreeMap<u64, Counts>,
     /// Sandboxes made so far, to name the next one.
     sandboxes: usize,
+    /// Peers dropped because a command of theirs failed, and why.
+    peer_failures: Vec<(Tool, String)>,
 }
 
 impl Bench<'_> {
@@ -345,7 +353,7 @@ impl Bench<'_> {
         let mut down = self.series(Tool::Curl, Op::Pull, size);
         let mut push = BTreeMap::new();
         let mut pull = BTreeMap::new();
-        let tools = self.tools();
+        let mut tools = self.tools();
         for &tool in &tools {
             push.insert(tool, self.series(tool, Op::Push, size));
             pull.insert(tool, self.series(tool, Op::Pull, size));
@@ -374,12 +382,17 @@ impl Bench<'_> {
             self.record(&mut down, first, &mut [command], &mut line)?;
 
             let mark = self.log_mark();
-            for &tool in &tools {
+            for tool in tools.clone() {
                 let reference = self.reference(&format!("bench/{mib}m/{}-r{run}", tool.name()));
                 let sandbox = self.sandbox()?;
                 let mut command = self.push_command(tool, &reference, file, &sandbox)?;
                 let series = push.get_mut(&tool).context("series")?;
-                self.record(series, first, std::slice::from_mut(&mut command), &mut line)?;
+                let result =
+                    self.record(series, first, std::slice::from_mut(&mut command), &mut line);
+                if self.peer_failed(tool, "push", result)? {
+                    tools.retain(|&t| t != tool);
+                    continue;
+                }
                 if tool == Tool::Wasm {
                     // Only this run's wasm repository: the peers upload in between.
                     let own = format!("/v2/bench/{mib}m/wasm-r{run}/blobs/uploads/");
@@ -393,20 +406,25 @@ impl Bench<'_> {
                         .count();
                 }
             }
-            for &tool in &tools {
+            for tool in tools.clone() {
                 let reference = self.reference(&format!("bench/{mib}m/{}-r{run}", tool.name()));
                 let sandbox = self.sandbox()?;
                 fresh_dir(&out)?;
                 let (mut command, pulled) = self.pull_command(tool, &reference, &out, &sandbox)?;
                 let series = pull.get_mut(&tool).context("series")?;
-                self.record(series, first, std::slice::from_mut(&mut command), &mut line)?;
-                if first {
-                    check_pulled(&pulled, &digest, tool)?;
+                let mut result =
+                    self.record(series, first, std::slice::from_mut(&mut command), &mut line);
+                if first && result.is_ok() {
+                    result = check_pulled(&pulled, &digest, tool);
+                }
+                if self.peer_failed(tool, "pull", result)? {
+                    tools.retain(|&t| t != tool);
                 }
             }
             println!("{line}");
         }
         self.series.extend([hash, copy, up, down]);
+        // A peer that failed is left out entirely: part of its runs would mislead.
         for tool in &tools {
             self.series.extend(push.remove(tool));
             self.series.extend(pull.remove(tool));
@@ -653,6 +671,28 @@ impl Bench<'_> {
         );
         self.series.extend([version, config]);
         Ok(())
+    }
+
+    /// Passes `result` on for `wasm`; for a peer, turns a failure into `Ok(true)` after
+    /// reporting it and dropping the peer from the rest of the run.
+    fn peer_failed(&mut self, tool: Tool, what: &str, result: Result<()>) -> Result<bool> {
+        let Err(err) = result else {
+            return Ok(false);
+        };
+        if tool == Tool::Wasm || interrupt::requested() {
+            return Err(err);
+        }
+        let reason = format!("its {what} failed: {err:#}");
+        println!("peer {}: {reason}; measuring without it", tool.name());
+        match tool {
+            Tool::Wkg => self.wkg = None,
+            Tool::Oras => self.oras = None,
+            _ => {}
+        }
+        // The first line says what failed; the rest (stderr, the registry's log) is on screen.
+        let reason = reason.lines().next().unwrap_or_default().to_owned();
+        self.peer_failures.push((tool, reason));
+        Ok(true)
     }
 
     /// The tools measured for push and pull, `wasm` first.

@@ -71,6 +71,20 @@ pub(crate) struct RegistryOpts {
     pub(crate) insecure: bool,
 }
 
+/// Flags of commands that move data: retries and timeouts.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct NetworkOpts {
+    /// Attempts of a request that fails for a transient reason (connection broken, HTTP 429,
+    /// 502, 503, 504), the first included; retries back off exponentially
+    #[arg(long, value_name = "N", env = "WASM_RETRIES", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) retries: u32,
+    /// Seconds a request may make no progress before it fails (and is retried)
+    #[arg(long, value_name = "SECS", env = "WASM_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) timeout: u64,
+}
+
 /// Output format flag of commands that print data.
 #[derive(Debug, Args, Clone, Copy)]
 pub(crate) struct JsonOpt {

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use wasm_config::{Config, LoadOptions};
-use wasm_registry::{Cache, CredentialChain, StoreLocations, Transport, TransportOptions};
+use wasm_registry::{
+    Cache, CredentialChain, RetryPolicy, StoreLocations, Transport, TransportOptions,
+};
 
-use crate::cli::{GlobalOpts, RegistryOpts};
+use crate::cli::{GlobalOpts, NetworkOpts, RegistryOpts};
 
 /// Loads the configuration the global flags point at.
 pub(crate) fn load_config(global: &GlobalOpts) -> anyhow::Result<Config> {
@@ -28,12 +30,23 @@ pub(crate) fn chain(global: &GlobalOpts) -> anyhow::Result<Arc<CredentialChain>>
 }
 
 /// A transport for commands that talk to registries.
-pub(crate) fn transport(global: &GlobalOpts, opts: &RegistryOpts) -> anyhow::Result<Transport> {
+pub(crate) fn transport(
+    global: &GlobalOpts,
+    opts: &RegistryOpts,
+    network: Option<&NetworkOpts>,
+) -> anyhow::Result<Transport> {
     Ok(Transport::new(
         chain(global)?,
         TransportOptions {
             plain_http: opts.plain_http,
             insecure: opts.insecure,
+            retry: RetryPolicy {
+                attempts: network.map_or(RetryPolicy::default().attempts, |n| n.retries),
+                ..RetryPolicy::default()
+            },
+            timeout: network.map_or(TransportOptions::default().timeout, |n| {
+                std::time::Duration::from_secs(n.timeout)
+            }),
         },
     )
     .with_cache(Cache::default_location()))

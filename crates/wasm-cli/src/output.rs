@@ -146,12 +146,14 @@ pub(crate) fn exit_code_of(err: &anyhow::Error) -> u8 {
                 | RegistryError::Rejected { .. }
                 | RegistryError::LoginRejected { .. }
                 | RegistryError::Denied { .. }
-                | RegistryError::CleartextCredentials { .. } => EXIT_CREDENTIALS,
+                | RegistryError::CleartextCredentials { .. }
+                | RegistryError::UnsafeRealm { .. } => EXIT_CREDENTIALS,
                 RegistryError::ConnectionRefused { .. }
                 | RegistryError::Dns { .. }
                 | RegistryError::Untrusted { .. }
                 | RegistryError::NotTls { .. }
-                | RegistryError::NeedsTls { .. } => EXIT_NETWORK,
+                | RegistryError::NeedsTls { .. }
+                | RegistryError::Stalled { .. } => EXIT_NETWORK,
                 _ => EXIT_ERROR,
             };
         }

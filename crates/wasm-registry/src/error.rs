@@ -200,6 +200,32 @@ pub enum RegistryError {
         /// The server's error text.
         detail: String,
     },
+    /// The registry's token realm would receive the password in clear text.
+    #[error(
+        "refusing to send credentials for {registry} to its token service {realm}: it is plain \
+         HTTP on another host, where anyone on the way could read them; the registry's \
+         configuration is wrong or the answer was tampered with"
+    )]
+    UnsafeRealm {
+        /// The registry.
+        registry: String,
+        /// The realm it named.
+        realm: String,
+    },
+    /// A request made no progress within the timeout.
+    #[error(
+        "{registry} stopped answering: {what} made no progress for {} s; check the network, or \
+         raise --timeout (WASM_TIMEOUT)",
+        after.as_secs()
+    )]
+    Stalled {
+        /// The registry.
+        registry: String,
+        /// What was going on.
+        what: String,
+        /// The timeout.
+        after: std::time::Duration,
+    },
     /// `--offline`, and the cache lacks something.
     #[error("cannot pull {reference} offline: {what}; pull it once with network access")]
     Offline {
@@ -249,7 +275,7 @@ impl RegistryError {
     /// and authentication failures, and bad content are not transient.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Unavailable { .. } => true,
+            RegistryError::Unavailable { .. } | RegistryError::Stalled { .. } => true,
             RegistryError::Request { source, .. } => {
                 let mut texts = Vec::new();
                 let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());

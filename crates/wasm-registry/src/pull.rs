@@ -241,7 +241,25 @@ pub async fn pull(
                 .copy_out(&path, &target)
                 .map_err(io_err("cannot write", &target))?;
         }
-        None => download(&session, reference, &wasm, &target, cache, progress).await?,
+        None => {
+            // A download that breaks for a transient reason starts again from the beginning,
+            // into a fresh temporary file (the broken one is deleted).
+            let started = std::time::Instant::now();
+            let mut retry = 0;
+            loop {
+                match download(&session, reference, &wasm, &target, cache, progress.clone()).await {
+                    Ok(()) => break,
+                    Err(e) => match session.retry.next_delay(retry, started, &e) {
+                        Some(delay) => {
+                            let what = format!("the download of {}", wasm.layer.digest);
+                            session.retry.wait(&what, retry, delay, &e).await;
+                            retry += 1;
+                        }
+                        None => return Err(e),
+                    },
+                }
+            }
+        }
     }
     if let Some(cache) = cache {
         let _ = cache.add_source(
@@ -361,7 +379,23 @@ async fn download(
         .await?;
     progress.begin("downloading", expected_size);
     let mut written: u64 = 0;
-    while let Some(chunk) = stream.next().await {
+    let started = std::time::Instant::now();
+    let stalled = || RegistryError::Stalled {
+        registry: session.registry.clone(),
+        what: format!("the download of {}", wasm.layer.digest),
+        after: session.timeout,
+    };
+    loop {
+        // No bytes for `timeout`, or less than 1 KiB/s on average once `timeout` has passed:
+        // a stalled or trickling server fails in bounded time (and the download is retried).
+        let next = tokio::time::timeout(session.timeout, stream.next())
+            .await
+            .map_err(|_| stalled())?;
+        let elapsed = started.elapsed();
+        if elapsed > session.timeout && written < elapsed.as_secs() * 1024 {
+            return Err(stalled());
+        }
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| match e.get_ref().map(|inner| inner.to_string()) {
             Some(text) if text.to_ascii_lowercase().contains("digest") => RegistryError::Protocol {
                 registry: session.registry.clone(),

@@ -144,20 +144,36 @@ pub async fn push(
     } else {
         progress.begin("uploading", file.size);
         // A repeated attempt streams the file again from its start, in a new upload session.
+        let timeout = session.timeout;
         session
-            .renewing(&ctx, &image, || {
+            .renewing_streaming(&ctx, &image, || {
                 let progress_in_stream = progress.clone();
                 async move {
                     let reader = tokio::fs::File::open(path).await?;
+                    // The registry reads the body as fast as it stores it: when it stops
+                    // reading for `timeout`, the upload fails (and is retried).
+                    let watchdog = crate::retry::Watchdog::new();
+                    let touch = watchdog.clone();
                     let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024)
                         .map(move |chunk| {
+                            touch.touch();
                             chunk
                                 .inspect(|b| progress_in_stream.advance(b.len() as u64))
                                 .map_err(oci_client::errors::OciDistributionError::from)
                         });
-                    client
-                        .push_blob_stream(image_ref, stream, &file_ref.digest, Some(file_ref.size))
-                        .await
+                    tokio::select! {
+                        result = client.push_blob_stream(
+                            image_ref,
+                            stream,
+                            &file_ref.digest,
+                            Some(file_ref.size),
+                        ) => result,
+                        () = watchdog.stalled(timeout) => Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("the upload made no progress for {} s (timed out)", timeout.as_secs()),
+                        )
+                        .into()),
+                    }
                 }
             })
             .await?;

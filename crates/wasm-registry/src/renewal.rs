@@ -34,11 +34,74 @@ use crate::transport::Session;
 impl Session {
     /// Runs `request`; when the registry answers 401 although there are credentials, renews the
     /// access token and runs `request` once more. Errors are classified with `ctx`.
+    ///
+    /// Each attempt must answer within the session's timeout; for requests that stream a body
+    /// and watch their own progress, see [`Session::renewing_streaming`].
     pub(crate) async fn renewing<T, F, Fut>(
         &self,
         ctx: &Ctx<'_>,
         image: &oci_client::Reference,
+        request: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.renewing_within(ctx, image, request, Some(self.timeout))
+            .await
+    }
+
+    /// [`Session::renewing`] without a limit on the whole request: for uploads, which take as
+    /// long as their size needs and fail on their own when they stop making progress.
+    pub(crate) async fn renewing_streaming<T, F, Fut>(
+        &self,
+        ctx: &Ctx<'_>,
+        image: &oci_client::Reference,
+        request: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.renewing_within(ctx, image, request, None).await
+    }
+
+    async fn renewing_within<T, F, Fut>(
+        &self,
+        ctx: &Ctx<'_>,
+        image: &oci_client::Reference,
         mut request: F,
+        limit: Option<std::time::Duration>,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        // Transient failures (connection broken, 429/502/503/504) are retried with backoff;
+        // each attempt may renew the token once.
+        let started = std::time::Instant::now();
+        let mut retry = 0;
+        loop {
+            match self.renewing_once(ctx, image, &mut request, limit).await {
+                Ok(value) => return Ok(value),
+                Err(e) => match self.retry.next_delay(retry, started, &e) {
+                    Some(delay) => {
+                        let what = format!("a request to {}", self.registry);
+                        self.retry.wait(&what, retry, delay, &e).await;
+                        retry += 1;
+                    }
+                    None => return Err(e),
+                },
+            }
+        }
+    }
+
+    async fn renewing_once<T, F, Fut>(
+        &self,
+        ctx: &Ctx<'_>,
+        image: &oci_client::Reference,
+        request: &mut F,
+        limit: Option<std::time::Duration>,
     ) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
@@ -46,7 +109,27 @@ impl Session {
     {
         let with_credentials =
             self.resolution.credential != Credential::Anonymous && !self.withheld;
-        match request().await {
+        // No answer within the timeout (an endless trickle of a small response) fails too.
+        let timed = |fut: Fut| async move {
+            match limit {
+                Some(limit) => match tokio::time::timeout(limit, fut).await {
+                    Ok(result) => result.map_err(Some),
+                    Err(_) => Err(None),
+                },
+                None => fut.await.map_err(Some),
+            }
+        };
+        let timeout_error = || RegistryError::Stalled {
+            registry: self.registry.clone(),
+            what: format!("a request for {}", ctx.repository),
+            after: self.timeout,
+        };
+        let first = match timed(request()).await {
+            Ok(v) => Ok(v),
+            Err(Some(e)) => Err(e),
+            Err(None) => return Err(timeout_error()),
+        };
+        match first {
             Ok(value) => Ok(value),
             Err(e) if with_credentials && is_unauthorized(&e) => {
                 tracing::info!(
@@ -62,7 +145,11 @@ impl Session {
                 let renewed = self
                     .ctx(ctx.repository, ctx.reference.clone(), ctx.action)
                     .authenticated(&Some(token));
-                request().await.map_err(|e| renewed.classify(e))
+                match timed(request()).await {
+                    Ok(v) => Ok(v),
+                    Err(Some(e)) => Err(renewed.classify(e)),
+                    Err(None) => Err(timeout_error()),
+                }
             }
             Err(e) => Err(ctx.classify(e)),
         }

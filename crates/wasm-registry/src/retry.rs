@@ -41,6 +41,39 @@ impl RetryPolicy {
         exp + jitter
     }
 
+    /// The delay before the next attempt after `error` in attempt `retry + 1`, or `None` when
+    /// it is not transient, or the attempts or the time since `started` are used up.
+    pub(crate) fn next_delay(
+        &self,
+        retry: u32,
+        started: Instant,
+        error: &RegistryError,
+    ) -> Option<Duration> {
+        if !error.is_transient() || retry + 1 >= self.attempts {
+            return None;
+        }
+        let delay = self.delay(retry);
+        (started.elapsed() + delay <= self.max_total).then_some(delay)
+    }
+
+    /// Logs a retry (shown with `-v`) and waits.
+    pub(crate) async fn wait(
+        &self,
+        what: &str,
+        retry: u32,
+        delay: Duration,
+        error: &RegistryError,
+    ) {
+        tracing::info!(
+            "{what} failed: {}; retrying in {:.1} s (attempt {} of {})",
+            crate::credentials::error_chain(error),
+            delay.as_secs_f64(),
+            retry + 2,
+            self.attempts
+        );
+        tokio::time::sleep(delay).await;
+    }
+
     /// Runs `op` until it succeeds, fails for a reason that is not transient, or the attempts
     /// or the time are used up. `what` names the step in the log lines (`-v` shows them).
     pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, RegistryError>
@@ -53,23 +86,49 @@ impl RetryPolicy {
         loop {
             match op().await {
                 Ok(value) => return Ok(value),
-                Err(e) if e.is_transient() && retry + 1 < self.attempts => {
-                    let delay = self.delay(retry);
-                    if started.elapsed() + delay > self.max_total {
-                        return Err(e);
+                Err(e) => match self.next_delay(retry, started, &e) {
+                    Some(delay) => {
+                        self.wait(what, retry, delay, &e).await;
+                        retry += 1;
                     }
-                    retry += 1;
-                    tracing::info!(
-                        "{what} failed: {}; retrying in {:.1} s (attempt {} of {})",
-                        crate::credentials::error_chain(&e),
-                        delay.as_secs_f64(),
-                        retry + 1,
-                        self.attempts
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
+                    None => return Err(e),
+                },
             }
+        }
+    }
+}
+
+/// Notices when a transfer stops making progress: the transfer calls [`Watchdog::touch`] as
+/// it moves; [`Watchdog::stalled`] completes once no touch came for the given time.
+#[derive(Clone, Debug)]
+pub(crate) struct Watchdog {
+    started: Instant,
+    last: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Watchdog {
+    pub(crate) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last: Default::default(),
+        }
+    }
+
+    /// Records progress now.
+    pub(crate) fn touch(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Completes when there has been no progress for `timeout`.
+    pub(crate) async fn stalled(&self, timeout: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed));
+            let idle = self.started.elapsed().saturating_sub(last);
+            if idle >= timeout {
+                return;
+            }
+            tokio::time::sleep(timeout - idle).await;
         }
     }
 }

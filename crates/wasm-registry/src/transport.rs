@@ -25,15 +25,32 @@ use crate::cache::Cache;
 use crate::credentials::{Credential, CredentialChain, Resolution};
 use crate::error::{Action, Ctx, RegistryError, classify_reqwest};
 use crate::reference::is_loopback;
+use crate::retry::RetryPolicy;
 use crate::token::{exchange_identity_token, scope};
 
 /// Options from the command line that apply to every registry.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TransportOptions {
     /// `--plain-http`: speak plain HTTP.
     pub plain_http: bool,
     /// `--insecure`: do not verify TLS certificates.
     pub insecure: bool,
+    /// Retries of requests that fail for a transient reason.
+    pub retry: RetryPolicy,
+    /// `--timeout`: a request that makes no progress for this long fails (connecting, waiting
+    /// for an answer, or a body slower than 1 KiB/s on average over this span).
+    pub timeout: Duration,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        Self {
+            plain_http: false,
+            insecure: false,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The scheme chosen for a registry and why.
@@ -71,6 +88,10 @@ pub struct Session {
     pub withheld: bool,
     /// How the registry is reached, for the requests oci-client does not make (token renewal).
     pub(crate) endpoint: Endpoint,
+    /// Retries of transient failures.
+    pub(crate) retry: RetryPolicy,
+    /// No progress for this long fails a request.
+    pub(crate) timeout: Duration,
 }
 
 impl Session {
@@ -179,8 +200,8 @@ impl Transport {
                     extra_root_certificates: certs.clone(),
                     use_monolithic_push: true,
                     platform_resolver: None,
-                    connect_timeout: Some(Duration::from_secs(15)),
-                    read_timeout: Some(Duration::from_secs(60)),
+                    connect_timeout: Some(self.options.timeout.min(Duration::from_secs(15))),
+                    read_timeout: Some(self.options.timeout),
                     user_agent: concat!("wasm/", env!("CARGO_PKG_VERSION")),
                     ..ClientConfig::default()
                 };
@@ -207,10 +228,13 @@ impl Transport {
                 );
                 (RegistryAuth::Anonymous, true)
             }
-            Credential::Basic { username, password } => (
-                RegistryAuth::Basic(username.clone(), password.expose().clone()),
-                false,
-            ),
+            Credential::Basic { username, password } => {
+                check_realm(&endpoint, registry).await?;
+                (
+                    RegistryAuth::Basic(username.clone(), password.expose().clone()),
+                    false,
+                )
+            }
             Credential::IdentityToken { token, .. } => {
                 let http = endpoint.http_client()?;
                 let access = exchange_identity_token(
@@ -239,6 +263,8 @@ impl Transport {
             auth,
             withheld,
             endpoint,
+            retry: self.options.retry,
+            timeout: self.options.timeout,
         })
     }
 
@@ -338,6 +364,38 @@ impl Endpoint {
     /// A reqwest client with these trust settings.
     pub(crate) fn http_client(&self) -> Result<reqwest::Client, RegistryError> {
         http_client(&self.certs, self.insecure)
+    }
+}
+
+/// Refuses a registry whose token realm would receive the password over plain HTTP on a host
+/// that is not this machine (oci-client sends Basic credentials to whatever realm the
+/// registry's challenge names). One `GET /v2/` before the first authenticated request; a
+/// registry that cannot be reached here fails later with the real request's error.
+async fn check_realm(endpoint: &Endpoint, registry: &str) -> Result<(), RegistryError> {
+    let Ok(http) = endpoint.http_client() else {
+        return Ok(());
+    };
+    let Ok(response) = http
+        .get(format!("{}/v2/", endpoint.base_url(registry)))
+        .send()
+        .await
+    else {
+        return Ok(());
+    };
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::token::Challenge::parse);
+    match challenge
+        .as_ref()
+        .and_then(|c| c.is_bearer().then(|| c.realm()).flatten())
+    {
+        Some(realm) if !crate::token::realm_is_safe(realm) => Err(RegistryError::UnsafeRealm {
+            registry: registry.to_string(),
+            realm: realm.to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 

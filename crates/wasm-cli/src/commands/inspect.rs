@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use wasm_registry::{Inspection, Reference, WasmKind, inspect_file, inspect_reference};
 
-use crate::cli::{GlobalOpts, JsonOpt, RegistryOpts};
+use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
 use crate::output;
 
@@ -24,6 +24,8 @@ pub(crate) struct Opts {
     #[command(flatten)]
     registry: RegistryOpts,
     #[command(flatten)]
+    network: NetworkOpts,
+    #[command(flatten)]
     json: JsonOpt,
 }
 
@@ -34,7 +36,7 @@ impl Opts {
             inspect_file(path)?
         } else {
             let reference = Reference::parse(&self.target)?;
-            let transport = context::transport(global, &self.registry)?;
+            let transport = context::transport(global, &self.registry, Some(&self.network))?;
             context::runtime()?.block_on(inspect_reference(&transport, &reference))?
         };
         if self.json.json {

@@ -71,7 +71,7 @@ impl Opts {
             bail!("the password is empty");
         }
 
-        let transport = context::transport(global, &self.registry_opts)?;
+        let transport = context::transport(global, &self.registry_opts, None)?;
         tracing::info!("logging in to {registry} as `{username}`");
         let verified = context::runtime()?
             .block_on(login::verify(&transport, &registry, &username, &password))?;

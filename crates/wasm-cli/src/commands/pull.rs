@@ -9,7 +9,7 @@ use anyhow::bail;
 use clap::Args;
 use wasm_registry::{PullOptions, Reference, output_path, pull, pull_all};
 
-use crate::cli::{GlobalOpts, JsonOpt, RegistryOpts};
+use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
 use crate::output::{self, Bars};
 
@@ -44,6 +44,8 @@ pub(crate) struct Opts {
     #[command(flatten)]
     registry: RegistryOpts,
     #[command(flatten)]
+    network: NetworkOpts,
+    #[command(flatten)]
     json: JsonOpt,
 }
 
@@ -54,7 +56,7 @@ impl Opts {
             .iter()
             .map(|r| Reference::parse(r))
             .collect::<Result<Vec<_>, _>>()?;
-        let transport = context::transport(global, &self.registry)?;
+        let transport = context::transport(global, &self.registry, Some(&self.network))?;
         let options = PullOptions {
             offline: self.offline,
         };

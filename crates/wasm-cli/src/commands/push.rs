@@ -9,7 +9,7 @@ use anyhow::bail;
 use clap::Args;
 use wasm_registry::{Reference, push, push_all};
 
-use crate::cli::{GlobalOpts, JsonOpt, RegistryOpts};
+use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
 use crate::output::{self, Bars};
 
@@ -39,6 +39,8 @@ pub(crate) struct Opts {
     annotations: Vec<String>,
     #[command(flatten)]
     registry: RegistryOpts,
+    #[command(flatten)]
+    network: NetworkOpts,
     #[command(flatten)]
     json: JsonOpt,
 }
@@ -82,7 +84,7 @@ impl Opts {
                 _ => bail!("invalid --annotation `{a}`: write KEY=VALUE"),
             }
         }
-        let transport = context::transport(global, &self.registry)?;
+        let transport = context::transport(global, &self.registry, Some(&self.network))?;
         let runtime = context::runtime()?;
         let results = if let [(reference, file)] = items.as_slice() {
             vec![runtime.block_on(push(

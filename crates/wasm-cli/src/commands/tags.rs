@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use wasm_registry::{Repository, tags};
 
-use crate::cli::{GlobalOpts, JsonOpt, RegistryOpts};
+use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
 use crate::output;
 
@@ -20,13 +20,15 @@ pub(crate) struct Opts {
     #[command(flatten)]
     registry: RegistryOpts,
     #[command(flatten)]
+    network: NetworkOpts,
+    #[command(flatten)]
     json: JsonOpt,
 }
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let repository = Repository::parse(&self.repository)?;
-        let transport = context::transport(global, &self.registry)?;
+        let transport = context::transport(global, &self.registry, Some(&self.network))?;
         let tags = context::runtime()?.block_on(tags(&transport, &repository))?;
         if self.json.json {
             output::json(&serde_json::json!({
