@@ -777,6 +777,27 @@ pub(crate) fn where_time_goes(results: &Results) -> String {
         line.push('.');
         let _ = writeln!(out, "{line}");
     }
+    if let (Some(push), Some(repush)) = (
+        get(Tool::Wasm, Op::Push, large),
+        get(Tool::Wasm, Op::RePush, large),
+    ) {
+        let sent = results
+            .counts
+            .get(&large)
+            .map(|c| c.repush_uploads + c.repush_sessions);
+        let sent = match sent {
+            Some(0) => "no blob sent, by the access log",
+            Some(_) => "blobs sent, by the access log",
+            None => "uploads not counted",
+        };
+        let _ = writeln!(
+            out,
+            "- **`wasm push` again** (re-push, {sent}): {}, {:.0} % of the first push: what a \
+             push costs besides sending the blobs.",
+            secs(repush),
+            100.0 * repush / push
+        );
+    }
     if let (Some(&small), true) = (results.sizes.first(), results.sizes.len() > 1) {
         let _ = writeln!(
             out,
@@ -891,18 +912,15 @@ pub(crate) fn document(results: &Results) -> String {
     out.push_str("\n## Commands\n\n");
     out.push_str(
         "`$REGISTRY` is the registry's `127.0.0.1:PORT` and `$WORK` the run's scratch directory; \
-         other paths are relative to the workspace root. Shown: the first run of each step.\n\n",
+         other paths are relative to the workspace root. Shown: the first run of each step at \
+         the first size; other runs and sizes differ only in repository and file names.\n\n",
     );
     let mut seen = Vec::new();
     for series in &results.series {
-        let line = format!(
-            "- {}: `{}`",
-            label(series, results.batch.as_ref()),
-            series.command
-        );
-        if !seen.contains(&line) {
-            let _ = writeln!(out, "{line}");
-            seen.push(line);
+        let label = label(series, results.batch.as_ref());
+        if !seen.contains(&label) {
+            let _ = writeln!(out, "- {label}: `{}`", series.command);
+            seen.push(label);
         }
     }
     out
@@ -1051,6 +1069,46 @@ mod tests {
         assert_eq!(verdict("a re-push"), Verdict::NotMeasured);
         assert_eq!(verdict("`wasm --version`"), Verdict::NotMeasured);
         assert_eq!(verdict("100 × 100 KiB"), Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn the_document_has_every_section_and_only_measured_figures() {
+        let big = 64 * MIB;
+        let mut r = results(vec![
+            series(Tool::Sha256sum, Op::Hash, big, &[130], 2000),
+            series(Tool::Curl, Op::Push, big, &[220], 5000),
+            series(Tool::Curl, Op::Pull, big, &[60], 5000),
+            series(Tool::Wasm, Op::Push, big, &[250], 10_000),
+            series(Tool::Wasm, Op::RePush, big, &[50], 10_000),
+            series(Tool::Wasm, Op::Push, MIB, &[20], 9_000),
+        ]);
+        r.counts.insert(
+            big,
+            Counts {
+                repushes: 1,
+                ..Counts::default()
+            },
+        );
+        let doc = document(&r);
+        for section in [
+            "## Results",
+            "## Targets (issue 5)",
+            "## Where the time goes",
+            "## Machine",
+            "## Method",
+            "## Commands",
+        ] {
+            assert!(doc.contains(section), "{section}");
+        }
+        assert!(
+            doc.contains(
+                "re-push, no blob sent, by the access log): 50.0 ms, 20 % of the first push"
+            ),
+            "{doc}"
+        );
+        assert!(!doc.contains("NaN") && !doc.contains("inf×"), "{doc}");
+        // Pulls were not measured: no line about them.
+        assert!(!doc.contains("**`wasm pull`**"), "{doc}");
     }
 
     #[test]
