@@ -682,8 +682,11 @@ impl Bench<'_> {
         if tool == Tool::Wasm || interrupt::requested() {
             return Err(err);
         }
-        let reason = format!("its {what} failed: {err:#}");
-        println!("peer {}: {reason}; measuring without it", tool.name());
+        let text = format!("{err:#}");
+        // The registry's log, which `measure` appends, is about us, not about the peer.
+        let text = text.split("\nregistry log").next().unwrap_or_default();
+        let reason = format!("its {what} failed: {text}");
+        println!("peer {}: {reason}\nmeasuring without it", tool.name());
         match tool {
             Tool::Wkg => self.wkg = None,
             Tool::Oras => self.oras = None,
