@@ -800,3 +800,37 @@ fn tags_are_sorted_by_version() {
     let json: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(json["tags"][4], "latest");
 }
+
+#[test]
+fn a_large_invalid_file_never_becomes_a_blob() {
+    // Files over 16 MiB are validated while their layer uploads; the upload's end waits for the
+    // verdict, so an invalid file is abandoned before the registry commits it.
+    let registry = shared_anonymous();
+    let sandbox = Sandbox::new();
+    let repo = unique_repo("invalid/large");
+    let mut bytes = component_of_size(20 << 20);
+    bytes.extend_from_slice(&[0xff, 0x01, 0x00]); // a section with an unknown id at the end
+    let digest = sha256(&bytes);
+    let file = sandbox.write_file("work/bad.wasm", &bytes);
+    let out = sandbox
+        .wasm()
+        .args(["push", &registry.reference(&repo, "1")])
+        .arg(&file)
+        .run();
+    out.assert_status(1);
+    assert!(
+        out.stderr.starts_with("error: bad.wasm is not valid WebAssembly: ")
+            || out.stderr.contains("is not valid WebAssembly"),
+        "{}",
+        out.stderr
+    );
+    let head = registry.request("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], None);
+    assert_eq!(head.status, 404, "the invalid layer must not be in the registry");
+    let manifest = registry.request(
+        "GET",
+        &format!("/v2/{repo}/manifests/1"),
+        &[("Accept", MANIFEST_ACCEPT)],
+        None,
+    );
+    assert_eq!(manifest.status, 404);
+}

@@ -14,7 +14,7 @@ use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_wasm::{WASM_LAYER_MEDIA_TYPE, WASM_MANIFEST_CONFIG_MEDIA_TYPE, WASM_MANIFEST_MEDIA_TYPE};
 use serde::Serialize;
 
-use crate::component::{WasmFile, WasmKind, check_file, sha256_digest};
+use crate::component::{WasmFile, WasmKind, check_file, digest_file, sha256_digest};
 use crate::error::{Action, RegistryError};
 use crate::progress::Progress;
 use crate::reference::Reference;
@@ -50,10 +50,34 @@ pub async fn push(
     annotations: &BTreeMap<String, String>,
     progress: Arc<dyn Progress>,
 ) -> Result<PushOutcome, RegistryError> {
-    let checked_path = path.to_path_buf();
-    let file = tokio::task::spawn_blocking(move || check_file(&checked_path))
+    // First the digest (fast). Then full validation: before anything is sent for a small
+    // file; for a large one, on another thread while the layer uploads — the upload's last
+    // bytes wait for the verdict, so an invalid file never becomes a blob in the registry, and
+    // nothing else (config, manifest) is sent. See docs/benchmarks.md for why.
+    let hashed_path = path.to_path_buf();
+    let (digest, size) = tokio::task::spawn_blocking(move || digest_file(&hashed_path))
         .await
-        .map_err(|e| RegistryError::Setup(format!("validation crashed: {e}")))??;
+        .map_err(|e| RegistryError::Setup(format!("hashing crashed: {e}")))??;
+    let (gate, gate_rx) = tokio::sync::watch::channel(None::<bool>);
+    let checked_path = path.to_path_buf();
+    let expected = digest.clone();
+    let mut validation = tokio::task::spawn_blocking(move || {
+        let checked = check_file(&checked_path).and_then(|file| {
+            if file.digest == expected {
+                Ok(file)
+            } else {
+                Err(crate::component::ComponentError::Changed {
+                    path: checked_path.display().to_string(),
+                })
+            }
+        });
+        let _ = gate.send(Some(checked.is_ok()));
+        checked
+    });
+    let mut validated = None;
+    if size <= VALIDATE_FIRST_MAX {
+        validated = Some(join_validation(&mut validation).await?);
+    }
 
     let session = transport
         .session(reference.registry(), reference.repository(), Action::Push)
@@ -68,6 +92,79 @@ pub async fn push(
         .await
         .map_err(|e| ctx.classify(e))?;
     let ctx = ctx.authenticated(&token);
+
+    let mut uploaded_bytes = 0;
+    let mut skipped_blobs = 0;
+
+    // Every request from here on renews an access token the registry stops accepting and is
+    // repeated once (`renewal`): a long upload may outlive the token.
+    let (image_ref, digest_ref) = (&image, &digest);
+
+    // The layer: skip it when the registry has it, else stream it from the file.
+    let exists = session
+        .renewing(&ctx, &image, || client.blob_exists(&image, &digest))
+        .await?;
+    let mounted = !exists
+        && mount_from_known_repository(transport, reference, &image, &session, &digest).await;
+    if exists || mounted {
+        tracing::debug!(digest = %digest, mounted, "layer already in the registry");
+        skipped_blobs += 1;
+    } else {
+        progress.begin("uploading", size);
+        // A repeated attempt streams the file again from its start, in a new upload session.
+        let timeout = session.timeout;
+        let uploaded = session
+            .renewing_streaming(&ctx, &image, || {
+                let progress_in_stream = progress.clone();
+                let gate = gate_rx.clone();
+                async move {
+                    let reader = tokio::fs::File::open(path).await?;
+                    // The registry reads the body as fast as it stores it: when it stops
+                    // reading for `timeout`, the upload fails (and is retried).
+                    let watchdog = crate::retry::Watchdog::new();
+                    let touch = watchdog.clone();
+                    let stream = gated(
+                        tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024),
+                        gate,
+                    )
+                    .map(move |chunk| {
+                            touch.touch();
+                            chunk
+                                .inspect(|b| progress_in_stream.advance(b.len() as u64))
+                                .map_err(oci_client::errors::OciDistributionError::from)
+                        });
+                    tokio::select! {
+                        result = client.push_blob_stream(
+                            image_ref,
+                            stream,
+                            digest_ref,
+                            Some(size),
+                        ) => result,
+                        () = watchdog.stalled(timeout) => Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("the upload made no progress for {} s (timed out)", timeout.as_secs()),
+                        )
+                        .into()),
+                    }
+                }
+            })
+            .await;
+        progress.end();
+        if let Err(upload_error) = uploaded {
+            // An invalid file fails the upload on purpose: report why it is invalid.
+            if validated.is_none() {
+                join_validation(&mut validation).await?;
+            }
+            return Err(upload_error);
+        }
+        uploaded_bytes += size;
+    }
+
+    // The layer is in place (or was already): the file must have passed validation.
+    let file = match validated {
+        Some(file) => file,
+        None => join_validation(&mut validation).await?,
+    };
 
     // The config's `created` is the file's modification time (or SOURCE_DATE_EPOCH), not the
     // time of the push: pushing the same file again yields the same config blob, so a re-push
@@ -125,62 +222,6 @@ pub async fn push(
     let manifest_bytes = serde_json::to_vec(&manifest)
         .map_err(|e| RegistryError::Setup(format!("cannot encode the manifest: {e}")))?;
 
-    let mut uploaded_bytes = 0;
-    let mut skipped_blobs = 0;
-
-    // Every request from here on renews an access token the registry stops accepting and is
-    // repeated once (`renewal`): a long upload may outlive the token.
-    let (image_ref, file_ref) = (&image, &file);
-
-    // The layer: skip it when the registry has it, else stream it from the file.
-    let exists = session
-        .renewing(&ctx, &image, || client.blob_exists(&image, &file.digest))
-        .await?;
-    let mounted = !exists
-        && mount_from_known_repository(transport, reference, &image, &session, &file.digest).await;
-    if exists || mounted {
-        tracing::debug!(digest = %file.digest, mounted, "layer already in the registry");
-        skipped_blobs += 1;
-    } else {
-        progress.begin("uploading", file.size);
-        // A repeated attempt streams the file again from its start, in a new upload session.
-        let timeout = session.timeout;
-        session
-            .renewing_streaming(&ctx, &image, || {
-                let progress_in_stream = progress.clone();
-                async move {
-                    let reader = tokio::fs::File::open(path).await?;
-                    // The registry reads the body as fast as it stores it: when it stops
-                    // reading for `timeout`, the upload fails (and is retried).
-                    let watchdog = crate::retry::Watchdog::new();
-                    let touch = watchdog.clone();
-                    let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024)
-                        .map(move |chunk| {
-                            touch.touch();
-                            chunk
-                                .inspect(|b| progress_in_stream.advance(b.len() as u64))
-                                .map_err(oci_client::errors::OciDistributionError::from)
-                        });
-                    tokio::select! {
-                        result = client.push_blob_stream(
-                            image_ref,
-                            stream,
-                            &file_ref.digest,
-                            Some(file_ref.size),
-                        ) => result,
-                        () = watchdog.stalled(timeout) => Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("the upload made no progress for {} s (timed out)", timeout.as_secs()),
-                        )
-                        .into()),
-                    }
-                }
-            })
-            .await?;
-        progress.end();
-        uploaded_bytes += file.size;
-    }
-
     if session
         .renewing(&ctx, &image, || client.blob_exists(&image, &config_digest))
         .await?
@@ -220,6 +261,48 @@ pub async fn push(
         uploaded_bytes,
         skipped_blobs,
     })
+}
+
+/// Files up to this size are validated completely before anything is sent (it takes well under
+/// 0.1 s); larger ones are validated while their layer uploads.
+const VALIDATE_FIRST_MAX: u64 = 16 << 20;
+
+/// Waits for the validation thread; its error (an invalid file) wins over any upload error.
+async fn join_validation(
+    validation: &mut tokio::task::JoinHandle<Result<WasmFile, crate::component::ComponentError>>,
+) -> Result<WasmFile, RegistryError> {
+    validation
+        .await
+        .map_err(|e| RegistryError::Setup(format!("validation crashed: {e}")))?
+        .map_err(RegistryError::from)
+}
+
+/// Passes a file's chunks on, but holds the last one until `gate` says the file is valid (and
+/// fails the stream, so that the upload is abandoned before the registry commits it, if not).
+fn gated<S>(
+    stream: S,
+    gate: tokio::sync::watch::Receiver<Option<bool>>,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+{
+    futures_util::stream::unfold(
+        (Box::pin(stream.peekable()), gate),
+        |(mut stream, mut gate)| async move {
+            let item = stream.next().await?;
+            if item.is_ok() && stream.as_mut().peek().await.is_none() {
+                let valid = gate
+                    .wait_for(Option::is_some)
+                    .await
+                    .is_ok_and(|v| *v == Some(true));
+                if !valid {
+                    let refused = std::io::Error::other("the file did not pass validation");
+                    return Some((Err(refused), (stream, gate)));
+                }
+            }
+            Some((item, (stream, gate)))
+        },
+    )
 }
 
 /// Asks the registry to mount `digest` from another repository of the same registry that the
