@@ -7,6 +7,8 @@
 //! - [`config`]: `wasm self config` and every bad config input.
 //! - [`credentials`]: the credential chain with real helpers, stores and files.
 //! - [`diagnose`]: `wasm registry test`, one test per verdict, against real registries.
+//! - [`faults`]: transient and persistent network faults (through a fault-injecting proxy) and
+//!   hostile registries: retries, timeouts, clean refusals, nothing half-written.
 //! - [`interop`]: oci-wasm (what wkg uses) reads what `wasm` writes, and the reverse.
 //! - [`login`]: `wasm login`/`logout` with real stores, identity tokens, token renewal.
 //! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
@@ -18,6 +20,7 @@ mod cli;
 mod config;
 mod credentials;
 mod diagnose;
+mod faults;
 mod interop;
 mod login;
 mod push_pull;

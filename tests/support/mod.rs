@@ -9,6 +9,9 @@
 //!   token-auth registry.
 //! - [`pass`]: a real `docker-credential-pass` store with a throwaway gpg key.
 //! - [`component`]: small, real WebAssembly components and things that are not.
+//! - [`fault_proxy`]: a fault injector, a proxy in front of a registry that drops, stalls or
+//!   refuses chosen requests.
+//! - [`hostile`]: a deliberately misbehaving registry serving broken artifacts.
 //! - [`Sandbox`] (here): a temporary HOME for one test, and [`WasmCommand`] to run the binary in
 //!   it with nothing from the caller's environment leaking in.
 //!
@@ -27,6 +30,8 @@
 #![allow(unreachable_pub)]
 
 pub mod component;
+pub mod fault_proxy;
+pub mod hostile;
 pub mod http;
 pub mod pass;
 pub mod registry;
