@@ -819,13 +819,17 @@ fn a_large_invalid_file_never_becomes_a_blob() {
         .run();
     out.assert_status(1);
     assert!(
-        out.stderr.starts_with("error: bad.wasm is not valid WebAssembly: ")
+        out.stderr
+            .starts_with("error: bad.wasm is not valid WebAssembly: ")
             || out.stderr.contains("is not valid WebAssembly"),
         "{}",
         out.stderr
     );
     let head = registry.request("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], None);
-    assert_eq!(head.status, 404, "the invalid layer must not be in the registry");
+    assert_eq!(
+        head.status, 404,
+        "the invalid layer must not be in the registry"
+    );
     let manifest = registry.request(
         "GET",
         &format!("/v2/{repo}/manifests/1"),

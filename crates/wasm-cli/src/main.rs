@@ -28,10 +28,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Only a failed write to stdout ends quietly: a broken pipe anywhere else (an upload whose
+/// connection the registry closed) is a real failure and must not exit 0.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    err.chain()
+        .any(|cause| cause.downcast_ref::<output::StdoutClosed>().is_some())
 }

@@ -105,15 +105,25 @@ pub(crate) fn warning(text: &str) {
     }
 }
 
-/// Data on stdout. Errors (a closed pipe) propagate so that `main` can end quietly.
+/// Stdout was closed by its reader (`wasm tags | head`): `main` ends quietly on this error.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub(crate) struct StdoutClosed;
+
+/// Data on stdout. A closed pipe becomes [`StdoutClosed`], which `main` ends on quietly.
 pub(crate) fn data(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    };
+    match write() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        other => Ok(other?),
     }
-    out.flush()?;
-    Ok(())
 }
 
 /// JSON on stdout.

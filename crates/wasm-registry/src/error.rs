@@ -418,6 +418,13 @@ impl Ctx<'_> {
                         self.not_found(message, "MANIFEST_UNKNOWN")
                     }
                     "BLOBUNKNOWN" | "BLOB_UNKNOWN" => self.not_found(message, "BLOB_UNKNOWN"),
+                    // oci-client drops the status of a JSON error; Docker Hub's rate limit is a
+                    // 429 with this code.
+                    "TOOMANYREQUESTS" | "TOO_MANY_REQUESTS" => RegistryError::Unavailable {
+                        registry: self.registry.to_string(),
+                        status: 429,
+                        detail: message,
+                    },
                     _ => RegistryError::Protocol {
                         registry: self.registry.to_string(),
                         problem: format!("{code}: {message}"),

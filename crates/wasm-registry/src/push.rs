@@ -113,6 +113,7 @@ pub async fn push(
         progress.begin("uploading", size);
         // A repeated attempt streams the file again from its start, in a new upload session.
         let timeout = session.timeout;
+        let stalled = &std::sync::atomic::AtomicBool::new(false);
         let uploaded = session
             .renewing_streaming(&ctx, &image, || {
                 let progress_in_stream = progress.clone();
@@ -128,11 +129,11 @@ pub async fn push(
                         gate,
                     )
                     .map(move |chunk| {
-                            touch.touch();
-                            chunk
-                                .inspect(|b| progress_in_stream.advance(b.len() as u64))
-                                .map_err(oci_client::errors::OciDistributionError::from)
-                        });
+                        touch.touch();
+                        chunk
+                            .inspect(|b| progress_in_stream.advance(b.len() as u64))
+                            .map_err(oci_client::errors::OciDistributionError::from)
+                    });
                     tokio::select! {
                         result = client.push_blob_stream(
                             image_ref,
@@ -140,11 +141,17 @@ pub async fn push(
                             digest_ref,
                             Some(size),
                         ) => result,
-                        () = watchdog.stalled(timeout) => Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("the upload made no progress for {} s (timed out)", timeout.as_secs()),
-                        )
-                        .into()),
+                        () = watchdog.stalled(timeout) => {
+                            stalled.store(true, std::sync::atomic::Ordering::Relaxed);
+                            Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!(
+                                    "the upload made no progress for {} s (timed out)",
+                                    timeout.as_secs()
+                                ),
+                            )
+                            .into())
+                        }
                     }
                 }
             })
@@ -154,6 +161,13 @@ pub async fn push(
             // An invalid file fails the upload on purpose: report why it is invalid.
             if validated.is_none() {
                 join_validation(&mut validation).await?;
+            }
+            if stalled.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(RegistryError::Stalled {
+                    registry: session.registry.clone(),
+                    what: format!("the upload of {digest}"),
+                    after: timeout,
+                });
             }
             return Err(upload_error);
         }

@@ -46,12 +46,17 @@ pub async fn inspect_reference(
         .await?;
     let wasm = fetch_manifest(&session, reference, transport.cache()).await?;
     let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
-    let mut config = Vec::new();
-    session
-        .client
-        .pull_blob(&reference.to_oci(), &wasm.manifest.config, &mut config)
-        .await
-        .map_err(|e| ctx.classify(e))?;
+    let image = reference.to_oci();
+    let config = session
+        .renewing(&ctx, &image, || async {
+            let mut config = Vec::new();
+            session
+                .client
+                .pull_blob(&image, &wasm.manifest.config, &mut config)
+                .await
+                .map(|()| config)
+        })
+        .await?;
     let config: oci_wasm::WasmConfig =
         crate::pull::parse_wasm_config(&config).map_err(|e| RegistryError::Protocol {
             registry: session.registry.clone(),
@@ -98,10 +103,10 @@ pub async fn tags(
         .map_err(|e| ctx.classify(e))?;
     let ctx = ctx.authenticated(&token);
     let response = session
-        .client
-        .list_tags(&image, &session.auth, None, None)
-        .await
-        .map_err(|e| ctx.classify(e))?;
+        .renewing(&ctx, &image, || {
+            session.client.list_tags(&image, &session.auth, None, None)
+        })
+        .await?;
     let mut tags = response.tags;
     sort_tags(&mut tags);
     Ok(tags)

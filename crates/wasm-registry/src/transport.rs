@@ -201,7 +201,9 @@ impl Transport {
                     use_monolithic_push: true,
                     platform_resolver: None,
                     connect_timeout: Some(self.options.timeout.min(Duration::from_secs(15))),
-                    read_timeout: Some(self.options.timeout),
+                    // A little longer than our own stall checks, so that those report a
+                    // stall (with the --timeout hint) rather than reqwest's bare timeout.
+                    read_timeout: Some(self.options.timeout + Duration::from_secs(2)),
                     user_agent: concat!("wasm/", env!("CARGO_PKG_VERSION")),
                     ..ClientConfig::default()
                 };

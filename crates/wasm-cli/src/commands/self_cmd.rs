@@ -1,6 +1,5 @@
 //! `wasm self ...`: check the set-up (`config`), shell completions, man pages.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -386,7 +385,7 @@ impl CompletionsOpts {
     fn run(self) -> anyhow::Result<ExitCode> {
         let mut out = Vec::new();
         clap_complete::generate(self.shell, &mut Cli::command(), "wasm", &mut out);
-        std::io::stdout().lock().write_all(&out)?;
+        output::data(&String::from_utf8_lossy(&out))?;
         Ok(ExitCode::SUCCESS)
     }
 }
