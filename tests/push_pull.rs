@@ -543,7 +543,7 @@ fn basic_auth_errors_name_the_source_and_the_fix() {
     assert_eq!(
         out.stderr,
         format!(
-            "error: 127.0.0.1:[PORT] requires authentication to push to {repo}, and no credentials were found (tried: wasm config credential-helper, docker auths, podman auth file); log in with `docker login 127.0.0.1:[PORT]` or configure a `credential-helper` for it in the wasm config file\n"
+            "error: 127.0.0.1:[PORT] requires authentication to push to {repo}, and no credentials were found (tried: wasm config credential-helper, docker auths, podman auth file); log in with `wasm login 127.0.0.1:[PORT]` (or `docker login`) or configure a `credential-helper` for it in the wasm config file\n"
         )
     );
 

@@ -42,7 +42,7 @@ pub enum RegistryError {
     /// The registry wants credentials that were not found.
     #[error(
         "{registry} requires authentication to {} {repository}, and no credentials were found \
-         (tried: {tried}); log in with `docker login {registry}` or configure a \
+         (tried: {tried}); log in with `wasm login {registry}` (or `docker login`) or configure a \
          `credential-helper` for it in the wasm config file",
         action.verb()
     )]
