@@ -244,21 +244,13 @@ pub async fn pull(
         None => {
             // A download that breaks for a transient reason starts again from the beginning,
             // into a fresh temporary file (the broken one is deleted).
-            let started = std::time::Instant::now();
-            let mut retry = 0;
-            loop {
-                match download(&session, reference, &wasm, &target, cache, progress.clone()).await {
-                    Ok(()) => break,
-                    Err(e) => match session.retry.next_delay(retry, started, &e) {
-                        Some(delay) => {
-                            let what = format!("the download of {}", wasm.layer.digest);
-                            session.retry.wait(&what, retry, delay, &e).await;
-                            retry += 1;
-                        }
-                        None => return Err(e),
-                    },
-                }
-            }
+            let what = format!("the download of {}", wasm.layer.digest);
+            session
+                .retry
+                .run(&what, || {
+                    download(&session, reference, &wasm, &target, cache, progress.clone())
+                })
+                .await?;
         }
     }
     if let Some(cache) = cache {

@@ -671,27 +671,8 @@ impl CredentialChain {
             };
             let source = kind(SourceKind::DockerCredHelpers);
             let location = format!("{file_name}: {} -> {}", site.key, site.program());
-            if !self.exec {
-                return self.not_run(source, location, &site, registry, steps);
-            }
-            return match self.ask_helper(&site, registry) {
-                Ok(Some((key, c))) => {
-                    steps.push(found(source, location, key, &c));
-                    Ok(Some(c))
-                }
-                Ok(None) => {
-                    steps.push(Step {
-                        source,
-                        location,
-                        outcome: Outcome::NoEntry {
-                            tried: helper_spellings(registry),
-                            note: Some("run `docker login` (or `wasm login`) again".into()),
-                        },
-                    });
-                    Ok(None)
-                }
-                Err(e) => Err(Stop::Failed(source, location, e.into())),
-            };
+            let note = "run `wasm login` (or `docker login`) again";
+            return self.consult_helper(source, location, &site, registry, Some(note), steps);
         }
 
         // 2. auths
@@ -745,32 +726,45 @@ impl CredentialChain {
             };
             let source = kind(SourceKind::DockerCredsStore);
             let location = format!("{file_name}: credsStore -> {}", site.program());
-            if !self.exec {
-                return self.not_run(source, location, &site, registry, steps);
-            }
-            return match self.ask_helper(&site, registry) {
-                Ok(Some((key, c))) => {
-                    steps.push(found(source, location, key, &c));
-                    Ok(Some(c))
-                }
-                Ok(None) => {
-                    steps.push(Step {
-                        source,
-                        location,
-                        outcome: Outcome::NoEntry {
-                            tried: helper_spellings(registry),
-                            note: defer_to_store.then(|| {
-                                "auths has an empty entry but the store has none; log in again"
-                                    .into()
-                            }),
-                        },
-                    });
-                    Ok(None)
-                }
-                Err(e) => Err(Stop::Failed(source, location, e.into())),
-            };
+            let note = defer_to_store
+                .then_some("auths has an empty entry but the store has none; log in again");
+            return self.consult_helper(source, location, &site, registry, note, steps);
         }
         Ok(None)
+    }
+
+    /// Asks a Docker credential helper (`credHelpers` or `credsStore`) and records the step;
+    /// `note` is added when it has no entry.
+    fn consult_helper(
+        &self,
+        source: SourceKind,
+        location: String,
+        site: &HelperSite,
+        registry: &str,
+        note: Option<&str>,
+        steps: &mut Vec<Step>,
+    ) -> Result<Option<Credential>, Stop> {
+        if !self.exec {
+            return self.not_run(source, location, site, registry, steps);
+        }
+        match self.ask_helper(site, registry) {
+            Ok(Some((key, c))) => {
+                steps.push(found(source, location, key, &c));
+                Ok(Some(c))
+            }
+            Ok(None) => {
+                steps.push(Step {
+                    source,
+                    location,
+                    outcome: Outcome::NoEntry {
+                        tried: helper_spellings(registry),
+                        note: note.map(str::to_string),
+                    },
+                });
+                Ok(None)
+            }
+            Err(e) => Err(Stop::Failed(source, location, e.into())),
+        }
     }
 
     fn not_run(
