@@ -95,7 +95,7 @@ pub enum ComponentError {
 }
 
 /// How far behind the walk pages are hashed and released, in bytes.
-const WINDOW: usize = 4 << 20;
+const WINDOW: usize = 1 << 20;
 
 /// Validates the file at `path` in one pass and describes it.
 pub fn check_file(path: &Path) -> Result<WasmFile, ComponentError> {
