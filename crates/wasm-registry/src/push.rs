@@ -386,8 +386,15 @@ pub(crate) fn now_rfc3339() -> String {
 }
 
 fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
+    let (year, month, day, h, m, sec) = civil(secs as i64);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}Z")
+}
+
+/// Year, month, day, hour, minute, second (UTC) of a Unix time: Howard Hinnant's
+/// `civil_from_days`, proleptic Gregorian calendar.
+pub(crate) fn civil(timestamp: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = timestamp.div_euclid(86_400);
+    let secs = timestamp.rem_euclid(86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -397,12 +404,7 @@ fn rfc3339(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (year, month, day, secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Pushes several files concurrently, at most `jobs` at a time; one result per item, in the
