@@ -1201,16 +1201,7 @@ impl Sandbox {
 
     /// The variables that point every configuration, cache and credential lookup inside.
     fn env(&self) -> [(&'static str, PathBuf); 7] {
-        let dir = &self.dir;
-        [
-            ("HOME", dir.join("home")),
-            ("XDG_CONFIG_HOME", dir.join("config")),
-            ("XDG_CACHE_HOME", dir.join("cache")),
-            ("XDG_DATA_HOME", dir.join("data")),
-            ("XDG_STATE_HOME", dir.join("state")),
-            ("XDG_RUNTIME_DIR", dir.join("run")),
-            ("DOCKER_CONFIG", dir.join("docker")),
-        ]
+        crate::demo::sandbox_env(&self.dir)
     }
 
     /// `program` set to run inside, the sandbox its working directory, without the user's

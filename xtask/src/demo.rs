@@ -198,16 +198,7 @@ impl Sandbox {
     /// The variables that point every configuration, cache and credential lookup into the
     /// sandbox (Docker's, podman's via `XDG_RUNTIME_DIR`, and the XDG base directories).
     fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        let dir = self.dir();
-        vec![
-            ("HOME", dir.join("home")),
-            ("XDG_CONFIG_HOME", dir.join("config")),
-            ("XDG_CACHE_HOME", dir.join("cache")),
-            ("XDG_DATA_HOME", dir.join("data")),
-            ("XDG_STATE_HOME", dir.join("state")),
-            ("XDG_RUNTIME_DIR", dir.join("run")),
-            ("DOCKER_CONFIG", dir.join("docker")),
-        ]
+        sandbox_env(self.dir()).into()
     }
 
     /// `program` set to run inside the sandbox, from the workspace root.
@@ -228,6 +219,21 @@ impl Sandbox {
 fn is_user_setting(key: &OsString) -> bool {
     let key = key.to_string_lossy();
     key.starts_with("WASM_") || key == "REGISTRY_AUTH_FILE"
+}
+
+/// The variables that point every configuration, cache and credential lookup of `wasm` into
+/// the sandbox directory `dir` (Docker's, podman's via `XDG_RUNTIME_DIR`, the XDG base
+/// directories); shared by the demo and the benchmark.
+pub(crate) fn sandbox_env(dir: &Path) -> [(&'static str, PathBuf); 7] {
+    [
+        ("HOME", dir.join("home")),
+        ("XDG_CONFIG_HOME", dir.join("config")),
+        ("XDG_CACHE_HOME", dir.join("cache")),
+        ("XDG_DATA_HOME", dir.join("data")),
+        ("XDG_STATE_HOME", dir.join("state")),
+        ("XDG_RUNTIME_DIR", dir.join("run")),
+        ("DOCKER_CONFIG", dir.join("docker")),
+    ]
 }
 
 #[cfg(test)]
