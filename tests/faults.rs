@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use crate::support::component::component_of_size_seeded;
 use crate::support::fault_proxy::{Fault, FaultProxy};
-use crate::support::hostile::{Artifact, Behaviour, HostileRegistry, sha256_digest};
+use crate::support::hostile::{
+    Artifact, Behaviour, HostileRegistry, RecordingListener, sha256_digest,
+};
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, CAROL_PASSWORD, CAROL_USER, MANIFEST_ACCEPT, Output, Registry,
-    Sandbox, basic_auth, shared_anonymous, shared_token, unique_repo,
+    Sandbox, basic_auth, non_loopback_address, shared_anonymous, shared_token, unique_repo,
 };
 
 /// A generous bound for a command that must fail in bounded time with `--timeout 2`: four
@@ -1089,6 +1091,66 @@ mod hostile {
             .collect();
         assert!(with_credentials.is_empty(), "{with_credentials:?}");
         assert_nothing_written(&sandbox, &output, &[]);
+    }
+
+    /// Realms whose text names a loopback host while the URL they parse to goes to another
+    /// host (the address of this machine's network interface, standing for a remote host).
+    /// The listener there must get nothing carrying credentials, whatever `wasm` command asks.
+    #[test]
+    fn crafted_realms_never_carry_credentials_to_another_host() {
+        let elsewhere = RecordingListener::start_on(non_loopback_address());
+        let remote = elsewhere.host();
+        for realm in [
+            format!("http://{remote}\\@127.0.0.1:9/token"),
+            format!("http://{remote}\\@localhost/token"),
+            format!("http://{remote}/@127.0.0.1/token"),
+            format!("HTTP://{remote}#@127.0.0.1/token"),
+        ] {
+            let hostile = HostileRegistry::start(
+                Artifact::wasm("hostile/crafted-realm", "1"),
+                &[Behaviour::TokenRealm(realm.clone())],
+            );
+            let (sandbox, output) = puller();
+            sandbox.write_docker_config(&alice_docker_config(&hostile.host()));
+            let out = sandbox
+                .wasm()
+                .args(["pull", &hostile.reference(), "-o"])
+                .arg(&output)
+                .run();
+            let with_credentials: Vec<_> = elsewhere
+                .requests()
+                .into_iter()
+                .filter(|r| r.authorization)
+                .collect();
+            assert!(with_credentials.is_empty(), "{realm}: {with_credentials:?}");
+            out.assert_status(3);
+            assert_mentions(
+                &out,
+                &format!(
+                    "refusing to send credentials for {} to its token service",
+                    hostile.host()
+                ),
+            );
+            assert_nothing_written(&sandbox, &output, &[]);
+            // `registry test` follows the same challenge and must withhold them too.
+            let out = sandbox
+                .wasm()
+                .args([
+                    "registry",
+                    "test",
+                    &hostile.host(),
+                    "--repository",
+                    "hostile/x",
+                ])
+                .run();
+            out.assert_failure();
+        }
+        let with_credentials: Vec<_> = elsewhere
+            .requests()
+            .into_iter()
+            .filter(|r| r.authorization)
+            .collect();
+        assert!(with_credentials.is_empty(), "{with_credentials:?}");
     }
 
     #[test]

@@ -789,7 +789,7 @@ struct ServerShared {
     workers: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
-/// A server on `127.0.0.1:PORT` running a handler on its own thread for each connection. On
+/// A server on `127.0.0.1:PORT` (or another address of this machine) running a handler on its own thread for each connection. On
 /// drop it stops accepting, shuts every connection's sockets down and joins the threads.
 pub(crate) struct TcpServer {
     addr: std::net::SocketAddr,
@@ -798,12 +798,23 @@ pub(crate) struct TcpServer {
 }
 
 impl TcpServer {
-    /// Binds a free port and serves each connection with `handler`.
+    /// Binds a free port on `127.0.0.1` and serves each connection with `handler`.
     pub(crate) fn start(
         name: &str,
         handler: impl Fn(TcpStream, &Conn) + Send + Sync + 'static,
     ) -> TcpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), name, handler)
+    }
+
+    /// Binds a free port on `ip` (one of this machine's addresses) and serves each connection
+    /// with `handler`.
+    pub(crate) fn start_on(
+        ip: std::net::IpAddr,
+        name: &str,
+        handler: impl Fn(TcpStream, &Conn) + Send + Sync + 'static,
+    ) -> TcpServer {
+        let listener =
+            TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip} port 0: {e}"));
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(ServerShared::default());
         let handler = Arc::new(handler);

@@ -220,6 +220,9 @@ pub enum Behaviour {
     /// Every request gets 401 with a token challenge whose realm is [`INSECURE_REALM`]: plain
     /// HTTP on another host, where Basic credentials must never go.
     InsecureTokenRealm,
+    /// Every request gets 401 with a token challenge naming this realm, verbatim (crafted
+    /// realms whose text and parsed URL disagree about the host).
+    TokenRealm(String),
     /// `GET` of the layer is answered `307 Temporary Redirect` to a second server on another
     /// port, which serves the layer and records whether it got `Authorization`
     /// ([`HostileRegistry::redirected_requests`]).
@@ -400,6 +403,19 @@ impl State {
             );
         }
         for b in &self.behaviours {
+            if let Behaviour::TokenRealm(realm) = b {
+                // A quoted-string: `\` and `"` are escaped, so the client unescapes `realm`.
+                let quoted = realm.replace('\\', "\\\\").replace('"', "\\\"");
+                let challenge = format!("Bearer realm=\"{quoted}\",service=\"x\"");
+                return out.error(
+                    401,
+                    "UNAUTHORIZED",
+                    "authentication required",
+                    &[("WWW-Authenticate", challenge)],
+                );
+            }
+        }
+        for b in &self.behaviours {
             if let Behaviour::RequireBasic { user, password } = b
                 && authorization != Some(basic_auth(user, password).as_str())
             {
@@ -477,6 +493,58 @@ impl State {
             return out.send(200, "application/json", &[], body.as_bytes());
         }
         out.error(404, "NOT_FOUND", "not found", &[])
+    }
+}
+
+/// A plain-HTTP listener that answers every request with a token (`{"token":"t"}`) and records
+/// it: the stand-in for a token service on a host that must never see credentials.
+pub struct RecordingListener {
+    server: TcpServer,
+    log: Arc<Mutex<Vec<SeenRequest>>>,
+}
+
+impl RecordingListener {
+    /// Listens on a free port of `ip`.
+    pub fn start_on(ip: std::net::IpAddr) -> RecordingListener {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let handler_log = Arc::clone(&log);
+        let server = TcpServer::start_on(ip, "e2e-recording-listener", move |stream, _conn| {
+            let Ok(read_half) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(read_half);
+            let Ok(Some(head)) = read_head(&mut reader) else {
+                return;
+            };
+            let method = head.method().to_string();
+            let mut out = Answer::new(&stream, &method);
+            out.send(
+                200,
+                "application/json",
+                &[],
+                br#"{"token":"t","access_token":"t"}"#,
+            );
+            handler_log.lock().unwrap().push(SeenRequest {
+                method,
+                path: head.target().to_string(),
+                authorization: head.header("Authorization").is_some(),
+                status: out.status,
+                body_bytes: out.body_bytes,
+            });
+            lingering_close(&stream);
+        });
+        RecordingListener { server, log }
+    }
+
+    /// `IP:PORT`.
+    pub fn host(&self) -> String {
+        self.server.host()
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.server.wait_idle(Duration::from_secs(10));
+        self.log.lock().unwrap().clone()
     }
 }
 

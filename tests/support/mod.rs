@@ -68,6 +68,36 @@ pub fn wasm_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_wasm"))
 }
 
+/// An IPv4 address of this machine that is not loopback (the address of its network
+/// interface), for listeners that stand for "another host". Panics when the machine has none:
+/// the tests that need one cannot run without it, and must not pass by skipping.
+#[allow(unsafe_code)]
+pub fn non_loopback_address() -> std::net::IpAddr {
+    let mut found = None;
+    // SAFETY: getifaddrs fills a linked list that is only read here and freed once.
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        assert_eq!(libc::getifaddrs(&mut list), 0, "getifaddrs failed");
+        let mut cur = list;
+        while !cur.is_null() {
+            let addr = (*cur).ifa_addr;
+            if !addr.is_null() && i32::from((*addr).sa_family) == libc::AF_INET {
+                let v4 = &*(addr as *const libc::sockaddr_in);
+                let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+                if !ip.is_loopback() && !ip.is_unspecified() && found.is_none() {
+                    found = Some(ip);
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    std::net::IpAddr::V4(found.expect(
+        "this machine has no non-loopback IPv4 address; the tests that stand a listener for \
+         another host need one (a network interface with an address)",
+    ))
+}
+
 /// A secret for tests that need one of their own (a 1Password item, a helper's answer, an
 /// identity token written into a config file). Listed in [`CANARIES`].
 pub const SPARE_SECRET: &str = "spare-canary-secret-2e9b";

@@ -67,14 +67,30 @@ pub fn scope(repository: &str, action: Action) -> String {
 }
 
 /// Whether a realm URL may receive secrets: HTTPS, or plain HTTP to this machine.
+///
+/// Decided on the URL as `url::Url` parses it, which is the parser reqwest connects with: the
+/// host checked here is the host the request goes to, whatever userinfo, backslashes,
+/// percent-encoding or IDNA the text holds. Text that does not parse may receive nothing.
 pub fn realm_is_safe(realm: &str) -> bool {
-    match realm.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => !rest.is_empty(),
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => {
-            let authority = rest.split('/').next().unwrap_or_default();
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            is_loopback(host)
-        }
+    parse_realm(realm).is_some_and(|url| url_may_receive_secrets(&url))
+}
+
+/// The realm as the URL the token request goes to; `None` when it is not a URL.
+pub(crate) fn parse_realm(realm: &str) -> Option<url::Url> {
+    url::Url::parse(realm).ok()
+}
+
+/// Whether `url` may receive secrets: `https`, or `http` to a loopback host (`localhost`,
+/// `127.0.0.0/8`, `::1`), judged on the parsed host.
+pub(crate) fn url_may_receive_secrets(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
         _ => false,
     }
 }
@@ -242,5 +258,92 @@ mod tests {
         assert!(!realm_is_safe("http://auth.example.com/token"));
         assert!(!realm_is_safe("ftp://x"));
         assert!(!realm_is_safe("http://user@evil.example.com/"));
+    }
+
+    /// Each realm: whether it may receive secrets, and the host the URL parser (the one reqwest
+    /// connects with) finds in it. The verdict must follow from that host alone.
+    #[test]
+    fn realm_verdicts_follow_the_host_the_parser_connects_to() {
+        let cases: &[(&str, bool, Option<&str>)] = &[
+            // Userinfo: the host is after the last `@` of the authority.
+            (
+                "http://127.0.0.1@evil.example/t",
+                false,
+                Some("evil.example"),
+            ),
+            ("http://evil.example@127.0.0.1/t", true, Some("127.0.0.1")),
+            ("http://a:b@localhost:5001/t", true, Some("localhost")),
+            // A backslash ends the authority in special schemes (the reproduced hole).
+            (
+                "http://evil.example\\@127.0.0.1/t",
+                false,
+                Some("evil.example"),
+            ),
+            ("http://127.0.0.1\\@evil.example/t", true, Some("127.0.0.1")),
+            // Query and fragment are not part of the host.
+            (
+                "http://evil.example/t?h=127.0.0.1",
+                false,
+                Some("evil.example"),
+            ),
+            (
+                "http://evil.example#@127.0.0.1/",
+                false,
+                Some("evil.example"),
+            ),
+            (
+                "http://evil.example?@127.0.0.1/",
+                false,
+                Some("evil.example"),
+            ),
+            // Percent-encoding in the host is decoded by the parser.
+            (
+                "http://%6c%6f%63%61%6c%68%6f%73%74/t",
+                true,
+                Some("localhost"),
+            ),
+            (
+                "http://127.0.0.1%2eevil.example/t",
+                false,
+                Some("127.0.0.1.evil.example"),
+            ),
+            ("http://evil.example%40127.0.0.1/t", false, None),
+            // IPv6 literals.
+            ("http://[::1]:5001/t", true, Some("[::1]")),
+            ("http://[::2]/t", false, Some("[::2]")),
+            ("http://[::ffff:7f00:1]/t", false, Some("[::ffff:7f00:1]")),
+            // IDNA: mapped before the check, as before the connection.
+            ("http://LOCALHOST/t", true, Some("localhost")),
+            (
+                "http://xn--lcalhost-i1a.example/t",
+                false,
+                Some("xn--lcalhost-i1a.example"),
+            ),
+            ("http://ｌｏｃａｌｈｏｓｔ/t", true, Some("localhost")),
+            // Numeric forms of IPv4 are normalised by the parser.
+            ("http://2130706433/t", true, Some("127.0.0.1")),
+            ("http://0x7f.1/t", true, Some("127.0.0.1")),
+            ("http://127.1.2.3/t", true, Some("127.1.2.3")),
+            // Schemes are case-insensitive.
+            ("HTTPS://auth.example.com/t", true, Some("auth.example.com")),
+            ("HTTP://evil.example/t", false, Some("evil.example")),
+            ("HtTp://127.0.0.1/t", true, Some("127.0.0.1")),
+            // Not URLs, or no host: nothing is sent.
+            ("https:///t", true, Some("t")),
+            ("//127.0.0.1/t", false, None),
+            ("127.0.0.1/t", false, None),
+            ("", false, None),
+            ("file:///etc/passwd", false, None),
+        ];
+        for (realm, safe, host) in cases {
+            let parsed = parse_realm(realm);
+            let parsed_host = parsed
+                .as_ref()
+                .and_then(|u| u.host().map(|h| h.to_string()));
+            if host.is_some() || parsed.as_ref().is_some_and(|u| u.host().is_some()) {
+                assert_eq!(parsed_host.as_deref(), *host, "host of {realm:?}");
+            }
+            assert_eq!(realm_is_safe(realm), *safe, "verdict on {realm:?}");
+        }
     }
 }
