@@ -11,7 +11,6 @@ use serde::Deserialize;
 use wasm_config::Secret;
 
 use crate::error::{Action, RegistryError, classify_reqwest, error_text};
-use crate::reference::is_loopback;
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
