@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::load::FileRole;
+use crate::registry_name::{RegistryName, RegistryNameError};
 
 /// An error reading or validating a config file.
 #[derive(Debug, thiserror::Error)]
@@ -77,14 +78,14 @@ pub enum ConfigError {
     },
 
     /// A `[registries."KEY"]` table whose key is not `HOST` or `HOST:PORT`.
-    #[error("{path}: invalid registry key \"{key}\": {problem}")]
+    #[error("{path}: invalid registry key \"{key}\": {}", key_problem(problem))]
     InvalidRegistryKey {
         /// The file.
         path: PathBuf,
         /// The key as written.
         key: String,
-        /// What is wrong with it, and the fix.
-        problem: RegistryKeyProblem,
+        /// What is wrong with it.
+        problem: RegistryNameError,
     },
 
     /// Two keys in one file that name the same registry, e.g. `GHCR.io` and `ghcr.io`, or
@@ -96,8 +97,8 @@ pub enum ConfigError {
     DuplicateRegistry {
         /// The file.
         path: PathBuf,
-        /// The registry both keys name, normalized.
-        registry: String,
+        /// The registry both keys name.
+        registry: RegistryName,
         /// The first key as written.
         first: String,
         /// The second key as written.
@@ -105,57 +106,34 @@ pub enum ConfigError {
     },
 }
 
-/// What is wrong with a registry key; part of [`ConfigError::InvalidRegistryKey`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryKeyProblem {
-    /// The key has no host: it is empty, or starts with `:` or `/`.
-    #[error("the host is empty; write HOST or HOST:PORT, like `[registries.\"ghcr.io\"]`")]
-    Empty,
-    /// The key starts with `SCHEME://`.
-    #[error(
-        "a registry key has no scheme; write `[registries.\"{suggested}\"]`{}",
-        if scheme.eq_ignore_ascii_case("http") {
-            " with `protocol = \"http\"`"
-        } else {
-            ""
+/// The problem with a registry key, worded for a config file (the name's parser is shared with
+/// references and commands, which word it their own way).
+fn key_problem(problem: &RegistryNameError) -> String {
+    match problem {
+        RegistryNameError::Empty => {
+            "the host is empty; write HOST or HOST:PORT, like `[registries.\"ghcr.io\"]`".into()
         }
-    )]
-    Scheme {
-        /// The scheme as written, e.g. `https`.
-        scheme: String,
-        /// The key without scheme and path.
-        suggested: String,
-    },
-    /// The key has a `/PATH` after the host.
-    #[error(
-        "a registry key has no path (credentials apply to the whole registry); \
-         write `[registries.\"{suggested}\"]`"
-    )]
-    Path {
-        /// The key without the path.
-        suggested: String,
-    },
-    /// The host has a character that no host name has, e.g. a space.
-    #[error(
-        "{character:?} cannot appear in a registry host; \
-         write HOST or HOST:PORT, like `[registries.\"localhost:5000\"]`"
-    )]
-    Character {
-        /// The first offending character.
-        character: char,
-    },
-    /// The key ends with `:`.
-    #[error("the port after `:` is empty; write `[registries.\"{host}\"]` or add the port number")]
-    EmptyPort {
-        /// The key without the trailing `:`.
-        host: String,
-    },
-    /// The part after `:` is not a port number.
-    #[error("the port `{port}` is not a number from 1 to 65535")]
-    InvalidPort {
-        /// The port as written.
-        port: String,
-    },
+        RegistryNameError::Scheme { scheme, suggested } => format!(
+            "a registry key has no scheme; write `[registries.\"{suggested}\"]`{}",
+            if scheme.eq_ignore_ascii_case("http") {
+                " with `protocol = \"http\"`"
+            } else {
+                ""
+            }
+        ),
+        RegistryNameError::Path { suggested } => format!(
+            "a registry key has no path (credentials apply to the whole registry); \
+             write `[registries.\"{suggested}\"]`"
+        ),
+        RegistryNameError::Character { character } => format!(
+            "{character:?} cannot appear in a registry host; \
+             write HOST or HOST:PORT, like `[registries.\"localhost:5000\"]`"
+        ),
+        RegistryNameError::EmptyPort { host } => format!(
+            "the port after `:` is empty; write `[registries.\"{host}\"]` or add the port number"
+        ),
+        RegistryNameError::InvalidPort { .. } => problem.to_string(),
+    }
 }
 
 /// An error running a command with [`run_shell`](crate::run_shell) or

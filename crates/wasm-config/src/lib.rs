@@ -3,6 +3,8 @@
 //! - [`Config::load`] reads the global (or `--config`/`WASM_CONFIG`) file and the project file
 //!   and merges them; [`Config::parse`] checks the text of one file without I/O;
 //!   [`Config::registry`] finds the settings for a registry.
+//! - [`RegistryName`] is the one type for "which registry" in every crate; [`RegistryAddress`]
+//!   reads a registry as users type it.
 //! - [`run_credential_helper`] runs a [`CredentialHelper`] and returns a [`UsernamePassword`].
 //! - [`run_shell`] and [`run_program`] run a command with a timeout that kills everything the
 //!   command started; the registry crate uses [`run_program`] for `docker-credential-NAME`.
@@ -17,9 +19,10 @@ mod exec;
 mod helper;
 mod load;
 mod model;
+mod registry_name;
 mod secret;
 
-pub use error::{ConfigError, ExecError, HelperError, HelperOutputError, RegistryKeyProblem};
+pub use error::{ConfigError, ExecError, HelperError, HelperOutputError};
 pub use exec::{CommandOutput, run_program, run_shell};
 pub use helper::{
     UsernamePassword, check_helper_file, parse_json_helper_output, run_credential_helper,
@@ -27,5 +30,9 @@ pub use helper::{
 pub use load::{
     ConfigFile, FileRole, LoadOptions, cache_dir, global_config_path, project_config_path,
 };
-pub use model::{Config, ConfigFileContents, CredentialHelper, Protocol, RegistryConfig};
+pub use model::{Config, ConfigFileContents, CredentialHelper, RegistryConfig};
+pub use registry_name::{
+    DOCKER_HUB, DOCKER_HUB_ALIASES, DOCKER_HUB_KEY, RegistryAddress, RegistryAddressError,
+    RegistryName, RegistryNameError, Scheme,
+};
 pub use secret::Secret;

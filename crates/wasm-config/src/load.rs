@@ -176,6 +176,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    fn n(name: &str) -> crate::RegistryName {
+        crate::RegistryName::parse(name).unwrap()
+    }
     use crate::model::CredentialHelper;
 
     fn write(path: &Path, text: &str) {
@@ -268,19 +272,19 @@ mod tests {
         );
         assert_eq!(config.helper_timeout, Duration::from_millis(5500));
         // Replaced whole: nothing of the explicit file's `ghcr.io` table survives.
-        let ghcr = config.registry("ghcr.io").unwrap();
+        let ghcr = config.registry(&n("ghcr.io")).unwrap();
         assert_eq!(ghcr.credential_helper, None);
         assert!(!ghcr.insecure);
-        assert_eq!(ghcr.protocol, Some(crate::Protocol::Http));
+        assert_eq!(ghcr.protocol, Some(crate::Scheme::Http));
         assert_eq!(ghcr.defined_in, project);
         // Kept from the explicit file, and found through an alias.
-        let hub = config.registry("index.docker.io").unwrap();
+        let hub = config.registry(&n("index.docker.io")).unwrap();
         assert_eq!(hub.defined_in, explicit);
         assert!(matches!(
             hub.credential_helper,
             Some(CredentialHelper::Json { .. })
         ));
-        let keys: Vec<&str> = config.registries().map(|(k, _)| k).collect();
+        let keys: Vec<&str> = config.registries().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["docker.io", "ghcr.io", "localhost:5000"]);
     }
 
@@ -393,7 +397,7 @@ mod tests {
         config.merge(Config::parse("[registries.r]", Path::new("b.toml")).unwrap());
         assert_eq!(config.helper_timeout, Duration::from_secs(7));
         assert_eq!(
-            config.registry("r").unwrap().defined_in,
+            config.registry(&n("r")).unwrap().defined_in,
             Path::new("b.toml")
         );
     }

@@ -5,7 +5,7 @@
 //! 1. the text is deserialized into `*Toml` structs that mirror the format. They take every value
 //!    as it comes (`toml::Value`) but refuse unknown keys (`deny_unknown_fields`);
 //! 2. `TryFrom` conversions check each value and build [`RegistryConfig`], [`CredentialHelper`],
-//!    [`Protocol`] and [`ConfigFileContents`].
+//!    [`Scheme`] and [`ConfigFileContents`].
 //!
 //! What must stay true: [`Config::parse`] does no I/O (reading files is `load`'s job); registry
 //! keys are stored normalized (lower-case host, Docker Hub aliases folded into `docker.io`), so
@@ -29,30 +29,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::{Table, Value};
 
-use crate::error::{ConfigError, RegistryKeyProblem};
+use crate::error::ConfigError;
+use crate::registry_name::{RegistryName, Scheme};
 use crate::load::ConfigFile;
-
-/// How to reach a registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// HTTP over TLS (the default for every registry).
-    Https,
-    /// Plain HTTP, e.g. for a local test registry.
-    Http,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Https => "https",
-            Protocol::Http => "http",
-        })
-    }
-}
 
 /// A command that prints credentials for a registry; run it with
 /// [`run_credential_helper`](crate::run_credential_helper).
@@ -81,7 +63,7 @@ pub struct RegistryConfig {
     /// credential store, then anonymous access).
     pub credential_helper: Option<CredentialHelper>,
     /// The protocol, if the file sets one.
-    pub protocol: Option<Protocol>,
+    pub protocol: Option<Scheme>,
     /// Accept any TLS certificate from this registry.
     pub insecure: bool,
     /// Extra CA certificate(s) to trust for this registry, resolved relative to the directory of
@@ -98,22 +80,18 @@ pub struct Config {
     pub files: Vec<ConfigFile>,
     /// How long a credential helper may run before it is stopped.
     pub helper_timeout: Duration,
-    /// Keyed by normalized registry (see [`Config::registry`]).
-    pub(crate) registries: BTreeMap<String, RegistryConfig>,
+    /// Keyed by registry.
+    pub(crate) registries: BTreeMap<RegistryName, RegistryConfig>,
 }
 
 /// What one config file says, checked but not yet merged with the other files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigFileContents {
-    /// The registry tables, keyed by normalized registry: lower-case host, `:PORT` if any, and
-    /// `docker.io` for every Docker Hub alias.
-    pub registries: BTreeMap<String, RegistryConfig>,
+    /// The registry tables, keyed by registry.
+    pub registries: BTreeMap<RegistryName, RegistryConfig>,
     /// `helper-timeout`, if the file sets it.
     pub helper_timeout: Option<Duration>,
 }
-
-/// The names under which Docker Hub is known; the first is the one stored.
-const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 impl Config {
     /// The credential-helper timeout when no file sets `helper-timeout`.
@@ -128,18 +106,14 @@ impl Config {
         }
     }
 
-    /// The settings for `registry` (`HOST` or `HOST:PORT`, as in an image reference).
-    ///
-    /// The host is matched case-insensitively, and `docker.io`, `index.docker.io` and
-    /// `registry-1.docker.io` all name Docker Hub: any of them finds an entry written as any
-    /// other.
-    pub fn registry(&self, registry: &str) -> Option<&RegistryConfig> {
-        self.registries.get(&canonical_registry(registry))
+    /// The settings for `registry`, whichever spelling its table was written in.
+    pub fn registry(&self, registry: &RegistryName) -> Option<&RegistryConfig> {
+        self.registries.get(registry)
     }
 
-    /// Every configured registry with its normalized key, in key order.
-    pub fn registries(&self) -> impl Iterator<Item = (&str, &RegistryConfig)> {
-        self.registries.iter().map(|(k, v)| (k.as_str(), v))
+    /// Every configured registry with its settings, in name order.
+    pub fn registries(&self) -> impl Iterator<Item = (&RegistryName, &RegistryConfig)> {
+        self.registries.iter()
     }
 
     /// Parses and checks the text of one config file.
@@ -168,93 +142,6 @@ impl Config {
             key: KeyPath::default(),
         })
     }
-}
-
-/// Lower-cases `registry` and folds the Docker Hub aliases into `docker.io`.
-fn canonical_registry(registry: &str) -> String {
-    let lower = registry.to_ascii_lowercase();
-    if DOCKER_HUB.contains(&lower.as_str()) {
-        DOCKER_HUB[0].to_owned()
-    } else {
-        lower
-    }
-}
-
-/// Checks that `key` is `HOST` or `HOST:PORT` (the host may be a bracketed IPv6 address) and
-/// returns it normalized.
-fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
-    if let Some((scheme, rest)) = key.split_once("://") {
-        let host = rest.split('/').next().unwrap_or_default();
-        return Err(if host.is_empty() {
-            RegistryKeyProblem::Empty
-        } else {
-            RegistryKeyProblem::Scheme {
-                scheme: scheme.to_owned(),
-                suggested: host.to_ascii_lowercase(),
-            }
-        });
-    }
-    if let Some((host, _path)) = key.split_once('/') {
-        return Err(if host.is_empty() {
-            RegistryKeyProblem::Empty
-        } else {
-            RegistryKeyProblem::Path {
-                suggested: host.to_ascii_lowercase(),
-            }
-        });
-    }
-    let (host, port) = match key.strip_prefix('[') {
-        Some(rest) => {
-            let (address, after) = rest
-                .split_once(']')
-                .ok_or(RegistryKeyProblem::Character { character: '[' })?;
-            let port = match after.strip_prefix(':') {
-                Some(port) => Some(port),
-                None => match after.chars().next() {
-                    Some(character) => return Err(RegistryKeyProblem::Character { character }),
-                    None => None,
-                },
-            };
-            (address, port)
-        }
-        None => match key.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (key, None),
-        },
-    };
-    if host.is_empty() {
-        return Err(RegistryKeyProblem::Empty);
-    }
-    let ipv6 = key.starts_with('[');
-    let bad = host.chars().find(|&c| {
-        let allowed = if ipv6 {
-            c.is_ascii_hexdigit() || c == ':' || c == '.'
-        } else {
-            c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'
-        };
-        !allowed
-    });
-    if let Some(character) = bad {
-        return Err(RegistryKeyProblem::Character { character });
-    }
-    match port {
-        None => {}
-        Some("") => {
-            return Err(RegistryKeyProblem::EmptyPort {
-                host: key[..key.len() - 1].to_ascii_lowercase(),
-            });
-        }
-        Some(port) => {
-            let valid = port.bytes().all(|b| b.is_ascii_digit())
-                && port.parse::<u16>().is_ok_and(|p| p != 0);
-            if !valid {
-                return Err(RegistryKeyProblem::InvalidPort {
-                    port: port.to_owned(),
-                });
-            }
-        }
-    }
-    Ok(canonical_registry(key))
 }
 
 /// The 1-based line and column (in characters) of byte `offset` in `text`.
@@ -440,12 +327,12 @@ impl TryFrom<At<'_, Table>> for ConfigFileContents {
             .transpose()?;
 
         let mut checked = BTreeMap::new();
-        let mut written_as: BTreeMap<String, String> = BTreeMap::new();
+        let mut written_as: BTreeMap<RegistryName, String> = BTreeMap::new();
         if let Some(registries) = registries {
             let registries = at.child("registries", registries).into_table(REGISTRIES)?;
             for (key, entry) in registries.into_entries() {
                 let registry =
-                    registry_key(&key).map_err(|problem| ConfigError::InvalidRegistryKey {
+                    RegistryName::parse(&key).map_err(|problem| ConfigError::InvalidRegistryKey {
                         path: file.to_owned(),
                         key: key.clone(),
                         problem,
@@ -503,7 +390,7 @@ impl TryFrom<At<'_, Value>> for RegistryConfig {
             .map(|value| CredentialHelper::try_from(at.child("credential-helper", value)))
             .transpose()?;
         let protocol = protocol
-            .map(|value| Protocol::try_from(at.child("protocol", value)))
+            .map(|value| Scheme::try_from(at.child("protocol", value)))
             .transpose()?;
         let insecure = match insecure {
             None => false,
@@ -570,14 +457,14 @@ impl TryFrom<At<'_, Value>> for CredentialHelper {
     }
 }
 
-impl TryFrom<At<'_, Value>> for Protocol {
+impl TryFrom<At<'_, Value>> for Scheme {
     type Error = ConfigError;
 
     fn try_from(at: At<'_, Value>) -> Result<Self, ConfigError> {
         const EXPECTED: &str = "\"https\" or \"http\"";
         match &at.value {
-            Value::String(s) if s == "https" => Ok(Protocol::Https),
-            Value::String(s) if s == "http" => Ok(Protocol::Http),
+            Value::String(s) if s == "https" => Ok(Scheme::Https),
+            Value::String(s) if s == "http" => Ok(Scheme::Http),
             Value::String(s) => Err(at.invalid(EXPECTED, format!("{s:?}"))),
             other => Err(at.invalid_found(EXPECTED, other)),
         }
@@ -690,6 +577,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    fn n(name: &str) -> crate::RegistryName {
+        crate::RegistryName::parse(name).unwrap()
+    }
+
     const PATH: &str = "/home/u/.config/wasm/config.toml";
 
     fn parse(text: &str) -> Result<ConfigFileContents, ConfigError> {
@@ -739,7 +630,7 @@ mod tests {
         let defined_in = PathBuf::from(PATH);
         let expected = BTreeMap::from([
             (
-                "ghcr.io".to_owned(),
+                n("ghcr.io"),
                 RegistryConfig {
                     credential_helper: Some(CredentialHelper::Json {
                         command: "op item get ghcr --format json --fields username,password"
@@ -752,30 +643,30 @@ mod tests {
                 },
             ),
             (
-                "localhost:5000".to_owned(),
+                n("localhost:5000"),
                 RegistryConfig {
                     credential_helper: Some(CredentialHelper::Split {
                         username: "cat ~/u".to_owned(),
                         password: "op read op://vault/item/password".to_owned(),
                     }),
-                    protocol: Some(Protocol::Http),
+                    protocol: Some(Scheme::Http),
                     insecure: false,
                     ca_file: Some(PathBuf::from("/home/u/.config/wasm/certs/ca.pem")),
                     defined_in: defined_in.clone(),
                 },
             ),
             (
-                "registry.example.com".to_owned(),
+                n("registry.example.com"),
                 RegistryConfig {
                     credential_helper: None,
-                    protocol: Some(Protocol::Https),
+                    protocol: Some(Scheme::Https),
                     insecure: true,
                     ca_file: Some(PathBuf::from("/etc/ssl/ca.pem")),
                     defined_in: defined_in.clone(),
                 },
             ),
             (
-                "[::1]:5000".to_owned(),
+                n("[::1]:5000"),
                 RegistryConfig {
                     credential_helper: Some(CredentialHelper::Split {
                         username: "echo u".to_owned(),
@@ -788,7 +679,7 @@ mod tests {
                 },
             ),
             (
-                "plain".to_owned(),
+                n("plain"),
                 RegistryConfig {
                     credential_helper: None,
                     protocol: None,
@@ -819,11 +710,11 @@ mod tests {
 
     #[test]
     fn protocol_display_and_serde() {
-        assert_eq!(Protocol::Https.to_string(), "https");
-        assert_eq!(Protocol::Http.to_string(), "http");
-        assert_eq!(serde_json::to_string(&Protocol::Http).unwrap(), "\"http\"");
-        let parsed: Protocol = serde_json::from_str("\"https\"").unwrap();
-        assert_eq!(parsed, Protocol::Https);
+        assert_eq!(Scheme::Https.to_string(), "https");
+        assert_eq!(Scheme::Http.to_string(), "http");
+        assert_eq!(serde_json::to_string(&Scheme::Http).unwrap(), "\"http\"");
+        let parsed: Scheme = serde_json::from_str("\"https\"").unwrap();
+        assert_eq!(parsed, Scheme::Https);
     }
 
     #[test]
@@ -834,7 +725,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            contents.registries["r"].ca_file.as_deref(),
+            contents.registries[&n("r")].ca_file.as_deref(),
             Some(Path::new("/work/project/.config/wasm/../ca.pem"))
         );
     }
@@ -1100,29 +991,29 @@ mod tests {
     #[test]
     fn registry_lookup_ignores_host_case() {
         let config = config("[registries.\"GHCR.io\"]\n[registries.\"localhost:5000\"]\n");
-        assert!(config.registry("ghcr.io").is_some());
-        assert!(config.registry("GHCR.IO").is_some());
-        assert!(config.registry("LocalHost:5000").is_some());
-        assert!(config.registry("localhost").is_none());
-        assert!(config.registry("localhost:5001").is_none());
-        let keys: Vec<&str> = config.registries().map(|(k, _)| k).collect();
+        assert!(config.registry(&n("ghcr.io")).is_some());
+        assert!(config.registry(&n("GHCR.IO")).is_some());
+        assert!(config.registry(&n("LocalHost:5000")).is_some());
+        assert!(config.registry(&n("localhost")).is_none());
+        assert!(config.registry(&n("localhost:5001")).is_none());
+        let keys: Vec<&str> = config.registries().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["ghcr.io", "localhost:5000"]);
     }
 
     #[test]
     fn docker_hub_aliases_find_each_other() {
-        for written in DOCKER_HUB {
+        for written in crate::DOCKER_HUB_ALIASES {
             let config = config(&format!(
                 "[registries.\"{written}\"]\ncredential-helper = \"echo\""
             ));
-            for asked in DOCKER_HUB.iter().chain(&["Docker.IO"]) {
+            for asked in crate::DOCKER_HUB_ALIASES.iter().chain(&["Docker.IO"]) {
                 assert!(
-                    config.registry(asked).is_some(),
+                    config.registry(&n(asked)).is_some(),
                     "{asked} should find an entry written as {written}"
                 );
             }
-            assert!(config.registry("docker.io:5000").is_none());
-            assert!(config.registry("quay.io").is_none());
+            assert!(config.registry(&n("docker.io:5000")).is_none());
+            assert!(config.registry(&n("quay.io")).is_none());
         }
     }
 

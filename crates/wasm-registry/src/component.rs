@@ -131,7 +131,7 @@ pub fn check_file(path: &Path) -> Result<WasmFile, ComponentError> {
 /// The digest and size of the file at `path`, after checking that it starts like a Wasm
 /// binary: the quick first pass of a push (hashing runs at well over 1 GB/s), so that the
 /// upload can start while [`check_file`] validates.
-pub fn digest_file(path: &Path) -> Result<(String, u64), ComponentError> {
+pub(crate) fn digest_file(path: &Path) -> Result<(String, u64), ComponentError> {
     let name = path.display().to_string();
     let read_err = |source| ComponentError::Read {
         path: name.clone(),
@@ -160,6 +160,7 @@ pub fn digest_file(path: &Path) -> Result<(String, u64), ComponentError> {
 }
 
 /// Validates Wasm bytes read from `reader` (read whole); `name` names it in errors.
+#[cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
 pub fn check_reader(mut reader: impl Read, name: &str) -> Result<WasmFile, ComponentError> {
     let mut bytes = Vec::new();
     reader
@@ -287,8 +288,42 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Computes the digest of bytes as they stream, in the algorithm of an expected digest
+/// (`sha256` or `sha512`, the ones a reference may name).
+pub(crate) enum StreamingDigest {
+    Sha256(Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl StreamingDigest {
+    /// A hasher for the algorithm of `expected` (`sha256` when it names another).
+    pub(crate) fn for_digest(expected: &str) -> Self {
+        if expected.starts_with("sha512:") {
+            Self::Sha512(sha2::Sha512::new())
+        } else {
+            Self::Sha256(Sha256::new())
+        }
+    }
+
+    /// Adds bytes.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(bytes),
+            Self::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    /// `ALGORITHM:HEX` of everything added.
+    pub(crate) fn finish(self) -> String {
+        match self {
+            Self::Sha256(h) => format!("sha256:{}", hex(&h.finalize())),
+            Self::Sha512(h) => format!("sha512:{}", hex(&h.finalize())),
+        }
+    }
+}
+
 /// `sha256:...` of a byte slice.
-pub fn sha256_digest(bytes: &[u8]) -> String {
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 

@@ -37,7 +37,9 @@ mod verdict;
 
 use serde::Serialize;
 
-use crate::reference::{DOCKER_HUB, Reference, canonical_registry};
+use wasm_config::{RegistryAddress, RegistryAddressError, RegistryName, RegistryNameError, Scheme};
+
+use crate::reference::Reference;
 
 pub use findings::{
     AccessCheck, AccessFindings, ApiFindings, ApiProblem, AuthFindings, AuthMethod, AuthOutcome,
@@ -56,11 +58,12 @@ use findings::{describe_grants, join_host_port, status_text};
 pub struct Target {
     /// As given, e.g. `https://index.docker.io/v1/`.
     pub input: String,
-    /// The canonical `HOST[:PORT]` that references and the credential chain use, e.g. `docker.io`.
-    pub registry: String,
-    /// Where requests go: `index.docker.io` for Docker Hub (as oci-client sends them), else the
-    /// registry.
+    /// The registry, e.g. `docker.io`.
+    pub registry: RegistryName,
+    /// Where requests go: `index.docker.io` for Docker Hub, else the registry.
     pub api_host: String,
+    /// The scheme written in the input (`http://`, `https://`), if any.
+    pub scheme: Option<Scheme>,
     /// The input starts with `http://`: plain HTTP was asked for.
     pub plain_http: bool,
     /// A repository named by a path in the input (`ghcr.io/me/app`).
@@ -68,49 +71,36 @@ pub struct Target {
 }
 
 impl Target {
-    /// Reads a registry in any spelling found in the wild: `ghcr.io`, `https://ghcr.io`,
-    /// `https://ghcr.io/v1/`, `https://ghcr.io/v2/`, `docker.io`, `https://index.docker.io/v1/`,
-    /// `localhost:5000`, `http://localhost:5000`, and `ghcr.io/me/app` (a repository).
+    /// Reads a registry in any spelling found in the wild (see [`RegistryAddress`]):
+    /// `ghcr.io`, `https://ghcr.io`, `https://ghcr.io/v1/`, `https://ghcr.io/v2/`, `docker.io`,
+    /// `https://index.docker.io/v1/`, `localhost:5000`, `http://localhost:5000`, and
+    /// `ghcr.io/me/app` (a repository).
     pub fn parse(input: &str) -> Result<Self, String> {
-        let trimmed = input.trim();
-        let (plain_http, rest) = match trimmed.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (false, rest),
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (true, rest),
-            Some((scheme, _)) => {
-                return Err(format!(
-                    "`{input}` starts with `{scheme}://`; write the registry as HOST[:PORT], \
-                     https://HOST or http://HOST"
-                ));
+        let address = RegistryAddress::parse(input).map_err(|e| match e {
+            RegistryAddressError::Name {
+                problem: RegistryNameError::Empty,
+                ..
+            } => format!("`{input}` names no registry host"),
+            RegistryAddressError::Name { problem, .. } => {
+                format!("`{input}`: {problem}")
             }
-            None => (false, trimmed),
-        };
-        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        if host.is_empty() {
-            return Err(format!("`{input}` names no registry host"));
-        }
-        let registry = canonical_registry(host)?;
-        let path = path.trim_matches('/');
-        let path = match path {
-            "" | "v1" | "v2" => "",
-            p => p.strip_prefix("v2/").unwrap_or(p),
-        };
-        let repository = if path.is_empty() {
-            None
-        } else {
-            let reference = Reference::parse(&format!("{registry}/{path}"))
-                .map_err(|e| format!("`{input}`: {e}"))?;
-            Some(reference.repository().to_string())
-        };
-        let api_host = if registry == DOCKER_HUB {
-            "index.docker.io".to_string()
-        } else {
-            registry.clone()
+            other => other.to_string(),
+        })?;
+        let registry = address.name;
+        let repository = match address.path {
+            None => None,
+            Some(path) => {
+                let reference = Reference::parse(&format!("{registry}/{path}"))
+                    .map_err(|e| format!("`{input}`: {e}"))?;
+                Some(reference.repository().to_string())
+            }
         };
         Ok(Self {
             input: input.to_string(),
+            api_host: registry.api_authority().to_owned(),
             registry,
-            api_host,
-            plain_http,
+            scheme: address.scheme,
+            plain_http: address.scheme == Some(Scheme::Http),
             repository,
         })
     }
@@ -127,26 +117,6 @@ pub struct Options {
     pub plain_http: bool,
     /// `--insecure`: an untrusted certificate is reported but does not stop the checks.
     pub insecure: bool,
-}
-
-/// Plain HTTP or TLS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Protocol {
-    /// HTTPS.
-    Tls,
-    /// Plain HTTP.
-    PlainHttp,
-}
-
-impl Protocol {
-    /// `https` or `http`.
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Protocol::Tls => "https",
-            Protocol::PlainHttp => "http",
-        }
-    }
 }
 
 /// Everything the steps found; the input of [`Verdict::decide`].
@@ -343,7 +313,7 @@ impl Report {
             )),
         }
         Self {
-            registry: target.registry.clone(),
+            registry: target.registry.to_string(),
             normalized_from: target.input.clone(),
             api_host: target.api_host.clone(),
             repository,

@@ -1,7 +1,10 @@
 //! Errors of registry operations, each naming the registry, the repository and what to do.
 //!
-//! Transport errors from oci-client and reqwest are classified here once ([`classify`]), so that
-//! every command reports a 401, a refused connection or an untrusted certificate the same way.
+//! Failed requests are classified here once, so that every command reports a 401, a refused
+//! connection or an untrusted certificate the same way: an answer by its status, its headers
+//! and the `code` of its JSON error body ([`Ctx::from_answer`]); a request without an answer by
+//! the types in its chain of causes ([`classify_transport`]). Never by the wording of a
+//! message: an upgrade of reqwest, hyper or rustls must not change what a user is told.
 
 use thiserror::Error;
 
@@ -189,8 +192,12 @@ pub enum RegistryError {
     },
     /// The registry is overloaded or down for now (429, 502, 503, 504).
     #[error(
-        "{registry} is unavailable (HTTP {status}){}; try again later",
-        server_detail(.detail)
+        "{registry} is unavailable (HTTP {status}){}; try again {}",
+        server_detail(.detail),
+        match retry_after {
+            Some(after) => format!("in {} s (it said so in Retry-After)", after.as_secs().max(1)),
+            None => "later".to_owned(),
+        }
     )]
     Unavailable {
         /// The registry.
@@ -199,6 +206,8 @@ pub enum RegistryError {
         status: u16,
         /// The server's error text.
         detail: String,
+        /// How long the registry asked the client to wait (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
     },
     /// The registry's token realm would receive the password in clear text.
     #[error(
@@ -242,9 +251,29 @@ pub enum RegistryError {
         /// What was wrong.
         problem: String,
     },
-    /// A configuration problem (CA file unreadable, ...).
-    #[error("{0}")]
-    Setup(String),
+    /// A CA certificate file named by `ca-file` or `SSL_CERT_FILE` cannot be used.
+    #[error(
+        "cannot use the CA certificate {} (for {registry}): {problem}; fix `ca-file` or \
+         SSL_CERT_FILE",
+        path.display()
+    )]
+    CaFile {
+        /// The registry it is for.
+        registry: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: CaFileProblem,
+    },
+    /// Work on another thread (hashing, validating, a credential helper) ended abnormally.
+    #[error("{what} ended abnormally")]
+    Task {
+        /// What was going on.
+        what: &'static str,
+        /// The runtime's report.
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A local file problem.
     #[error("{what} {}", path.display())]
     Io {
@@ -263,10 +292,24 @@ pub enum RegistryError {
         registry: String,
         /// What was attempted.
         action: String,
+        /// Whether trying again may succeed (decided from the cause's type when the error was
+        /// made: a reset or closed connection, an interrupted body, a timeout).
+        transient: bool,
         /// The error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// What is wrong with a CA certificate file.
+#[derive(Debug, Error)]
+pub enum CaFileProblem {
+    /// It cannot be read.
+    #[error("cannot read it")]
+    Read(#[source] std::io::Error),
+    /// It holds no PEM certificate.
+    #[error("it holds no PEM certificate")]
+    NoCertificate,
 }
 
 impl RegistryError {
@@ -276,30 +319,16 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Unavailable { .. } | RegistryError::Stalled { .. } => true,
-            RegistryError::Request { source, .. } => {
-                let mut texts = Vec::new();
-                let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
-                while let Some(err) = cur {
-                    texts.push(format!("{err} {err:?}").to_ascii_lowercase());
-                    cur = err.source();
-                }
-                let all = texts.join(" | ");
-                [
-                    "connection reset",
-                    "broken pipe",
-                    "timed out",
-                    "timeout",
-                    "connection closed",
-                    "incompletemessage",
-                    "unexpected eof",
-                    "unexpectedeof",
-                    "error decoding response body",
-                    "connection aborted",
-                ]
-                .iter()
-                .any(|needle| all.contains(needle))
-            }
+            RegistryError::Request { transient, .. } => *transient,
             _ => false,
+        }
+    }
+
+    /// How long the registry asked to wait before trying again (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            RegistryError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -312,7 +341,7 @@ fn server_detail(detail: &str) -> String {
     }
 }
 
-/// Context for classifying a failed request.
+/// Context for classifying a failed request: who asked for what.
 pub(crate) struct Ctx<'a> {
     pub(crate) registry: &'a str,
     pub(crate) repository: &'a str,
@@ -321,20 +350,12 @@ pub(crate) struct Ctx<'a> {
     pub(crate) resolution: &'a Resolution,
     /// The credentials were withheld (plain HTTP to a remote host).
     pub(crate) withheld: bool,
-    /// The token endpoint accepted the credentials.
+    /// A token endpoint accepted the credentials for this request: a 401 now means the token
+    /// lacks the scope (the user may not do this), not that the credentials are wrong.
     pub(crate) authenticated: bool,
 }
 
 impl Ctx<'_> {
-    /// Marks that the token endpoint accepted the credentials: a 401 after that means the
-    /// token lacks the scope (the user may not do this), not that the credentials are wrong.
-    pub(crate) fn authenticated(mut self, token: &Option<String>) -> Self {
-        self.authenticated = token.is_some()
-            && self.resolution.credential != Credential::Anonymous
-            && !self.withheld;
-        self
-    }
-
     fn unauthorized(&self, detail: String) -> RegistryError {
         if self.authenticated {
             return self.denied(detail);
@@ -396,165 +417,387 @@ impl Ctx<'_> {
         }
     }
 
-    /// Turns an oci-client error into one that says what to do.
-    pub(crate) fn classify(&self, err: oci_client::errors::OciDistributionError) -> RegistryError {
-        use oci_client::errors::OciDistributionError as E;
-        match err {
-            E::UnauthorizedError { .. } => self.unauthorized(String::new()),
-            E::AuthenticationFailure(body) => self.unauthorized(error_text(&body)),
-            E::ImageManifestNotFoundError(_) => self.not_found(String::new(), "MANIFEST_UNKNOWN"),
-            E::RegistryError { envelope, .. } => {
-                let first = envelope.errors.first();
-                let code = first
-                    .map(|e| format!("{:?}", e.code))
-                    .unwrap_or_default()
-                    .to_ascii_uppercase();
-                let message = first.map(|e| e.message.clone()).unwrap_or_default();
-                match code.as_str() {
-                    "UNAUTHORIZED" => self.unauthorized(message),
-                    "DENIED" => self.denied(message),
-                    "NAMEUNKNOWN" | "NAME_UNKNOWN" => self.not_found(message, "NAME_UNKNOWN"),
-                    "MANIFESTUNKNOWN" | "MANIFEST_UNKNOWN" => {
-                        self.not_found(message, "MANIFEST_UNKNOWN")
-                    }
-                    "BLOBUNKNOWN" | "BLOB_UNKNOWN" => self.not_found(message, "BLOB_UNKNOWN"),
-                    // oci-client drops the status of a JSON error; Docker Hub's rate limit is a
-                    // 429 with this code.
-                    "TOOMANYREQUESTS" | "TOO_MANY_REQUESTS" => RegistryError::Unavailable {
-                        registry: self.registry.to_string(),
-                        status: 429,
-                        detail: message,
-                    },
-                    _ => RegistryError::Protocol {
-                        registry: self.registry.to_string(),
-                        problem: format!("{code}: {message}"),
-                    },
-                }
-            }
-            E::ServerError { code, message, .. } => match code {
-                401 => self.unauthorized(error_text(&message)),
-                403 => self.denied(error_text(&message)),
-                404 => self.not_found(error_text(&message), ""),
-                429 | 502 | 503 | 504 => RegistryError::Unavailable {
-                    registry: self.registry.to_string(),
-                    status: code,
-                    detail: error_text(&message),
-                },
-                400 if message.contains("HTTP request to an HTTPS server") => {
-                    RegistryError::NeedsTls {
-                        registry: self.registry.to_string(),
-                    }
-                }
-                _ => RegistryError::Protocol {
-                    registry: self.registry.to_string(),
-                    problem: format!("HTTP {code}: {}", error_text(&message)),
-                },
+    /// Turns a registry's error answer into one that says what to do, by its status, its
+    /// headers and the `code` of its JSON error body (never by the wording of a message).
+    pub(crate) fn from_answer(&self, answer: &ErrorAnswer) -> RegistryError {
+        let (code, message) = answer.error_code();
+        let registry = self.registry.to_string();
+        // Docker Hub's rate limit carries this code; it is a 429 whatever the status says.
+        if code == "TOOMANYREQUESTS" {
+            return RegistryError::Unavailable {
+                registry,
+                status: 429,
+                detail: message,
+                retry_after: answer.retry_after,
+            };
+        }
+        match answer.status {
+            401 => self.unauthorized(message),
+            403 => self.denied(message),
+            404 => self.not_found(message, &code),
+            429 | 502 | 503 | 504 => RegistryError::Unavailable {
+                registry,
+                status: answer.status,
+                detail: message,
+                retry_after: answer.retry_after,
             },
-            E::RequestError(e) if e.status().is_some() => {
-                match e.status().map(|s| s.as_u16()).unwrap_or_default() {
-                    401 => self.unauthorized(String::new()),
-                    403 => self.denied(String::new()),
-                    404 => self.not_found(String::new(), ""),
-                    code @ (429 | 502 | 503 | 504) => RegistryError::Unavailable {
-                        registry: self.registry.to_string(),
-                        status: code,
-                        detail: String::new(),
-                    },
-                    _ => RegistryError::Request {
-                        registry: self.registry.to_string(),
-                        action: format!("{} {}", self.action.verb(), self.repository),
-                        source: Box::new(e),
-                    },
-                }
-            }
-            E::RequestError(e) => {
-                classify_reqwest(self.registry, &e).unwrap_or_else(|| RegistryError::Request {
-                    registry: self.registry.to_string(),
-                    action: format!("{} {}", self.action.verb(), self.repository),
-                    source: Box::new(e),
-                })
-            }
-            E::DigestError(e) => RegistryError::Protocol {
-                registry: self.registry.to_string(),
-                problem: format!("content does not match its digest: {e}"),
-            },
-            other => RegistryError::Request {
-                registry: self.registry.to_string(),
-                action: format!("{} {}", self.action.verb(), self.repository),
-                source: Box::new(other),
+            // Go's HTTP server answers a plain-HTTP request on a TLS port with a bare
+            // HTTP/1.0 400 before any registry code runs; a registry answers HTTP/1.1.
+            400 if answer.plain_http && answer.http10 => RegistryError::NeedsTls { registry },
+            status => RegistryError::Protocol {
+                registry,
+                problem: format!("HTTP {status}: {message}"),
             },
         }
     }
 }
 
+/// What an error answer of a registry said: enough to classify it after the body was read.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorAnswer {
+    /// The status.
+    pub(crate) status: u16,
+    /// The body (an error body is small; at most the first 64 KiB are kept).
+    pub(crate) body: String,
+    /// `Retry-After`, in seconds or as an HTTP date.
+    pub(crate) retry_after: Option<std::time::Duration>,
+    /// The request went over plain HTTP.
+    pub(crate) plain_http: bool,
+    /// The answer was HTTP/1.0.
+    pub(crate) http10: bool,
+}
+
+impl ErrorAnswer {
+    /// The `code` of the first error of a registry's JSON error body (upper case, `_`
+    /// separated, as the distribution spec writes them), and its message (or the body itself,
+    /// shortened, when it is not such JSON).
+    fn error_code(&self) -> (String, String) {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            errors: Vec<Item>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Item {
+            #[serde(default)]
+            code: String,
+            #[serde(default)]
+            message: String,
+        }
+        match serde_json::from_str::<Envelope>(&self.body)
+            .ok()
+            .and_then(|e| e.errors.into_iter().next())
+        {
+            Some(item) => (
+                item.code.to_ascii_uppercase().replace('-', "_"),
+                shorten(&item.message),
+            ),
+            None => (String::new(), shorten(&self.body)),
+        }
+    }
+}
+
+/// Parses `Retry-After`: seconds, or an HTTP date (RFC 9110).
+pub(crate) fn parse_retry_after(value: &str) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or_default())
+}
+
 /// The `message` of a registry's JSON error body, or the body itself, shortened.
 pub(crate) fn error_text(body: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        errors: Vec<Item>,
+    ErrorAnswer {
+        status: 0,
+        body: body.to_owned(),
+        retry_after: None,
+        plain_http: false,
+        http10: false,
     }
-    #[derive(serde::Deserialize)]
-    struct Item {
-        #[serde(default)]
-        message: String,
-    }
-    let text = serde_json::from_str::<Envelope>(body)
-        .ok()
-        .and_then(|e| e.errors.into_iter().next())
-        .map(|i| i.message)
-        .unwrap_or_else(|| body.trim().to_string());
-    let mut text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-    if text.len() >= 300 {
+    .error_code()
+    .1
+}
+
+fn shorten(text: &str) -> String {
+    let mut text: String = text
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    if text.chars().count() >= 300 {
         text.push('…');
     }
     text
 }
 
-/// Recognises connection-level failures by walking the error's sources.
-pub(crate) fn classify_reqwest(
-    registry: &str,
-    e: &(dyn std::error::Error + 'static),
-) -> Option<RegistryError> {
-    let mut texts = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        texts.push(format!("{err} {err:?}"));
-        cur = err.source();
-    }
-    let all = texts.join(" | ");
-    let registry = registry.to_string();
-    if all.contains("Connection refused") || all.contains("ConnectionRefused") {
-        return Some(RegistryError::ConnectionRefused { registry });
-    }
-    if all.contains("dns error") || all.contains("failed to lookup address") {
-        return Some(RegistryError::Dns { registry });
-    }
-    if all.contains("InvalidContentType")
-        || all.contains("corrupt message")
-        || all.contains("InvalidMessage")
-    {
-        return Some(RegistryError::NotTls { registry });
-    }
-    for problem in [
-        "UnknownIssuer",
-        "NotValidForName",
-        "Expired",
-        "BadSignature",
-        "UnsupportedCertVersion",
-        "certificate",
-    ] {
-        if all.contains(problem) {
-            let problem = match problem {
-                "UnknownIssuer" => "unknown issuer",
-                "NotValidForName" => "the certificate is not valid for this host name",
-                "Expired" => "the certificate has expired",
-                _ => "invalid certificate",
-            };
-            return Some(RegistryError::Untrusted {
-                registry,
-                problem: problem.to_string(),
-            });
+/// Every cause of `e`, `e` first, including the error inside an `io::Error` (whose `source()`
+/// skips it): TLS errors reach us wrapped that way.
+pub(crate) fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next = Some(e);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static))
+                .or_else(|| current.source()),
+            None => current.source(),
+        };
+        Some(current)
+    })
+}
+
+/// What kind of failure a request without an answer had, by the types in its chain of causes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TransportKind {
+    /// The host name does not resolve ([`crate::session::DnsError`]).
+    Dns,
+    /// Nothing listens at the address.
+    Refused,
+    /// The certificate is not trusted.
+    Untrusted(&'static str),
+    /// A plain-HTTP answer to a TLS hello.
+    NotTls,
+    /// The connection broke, closed early or timed out: trying again may work.
+    Transient,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies a failure by the types in its chain of causes (see [`TransportKind`]).
+pub(crate) fn transport_kind(e: &(dyn std::error::Error + 'static)) -> TransportKind {
+    let mut kind = TransportKind::Other;
+    for cause in causes(e) {
+        if cause.downcast_ref::<crate::session::DnsError>().is_some() {
+            return TransportKind::Dns;
+        }
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            match tls {
+                rustls::Error::InvalidCertificate(problem) => {
+                    return TransportKind::Untrusted(certificate_problem(problem));
+                }
+                rustls::Error::InvalidMessage(_) => return TransportKind::NotTls,
+                _ => {}
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::ConnectionRefused => return TransportKind::Refused,
+                K::ConnectionReset
+                | K::ConnectionAborted
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::TimedOut => kind = TransportKind::Transient,
+                _ => {}
+            }
+        }
+        if let Some(h) = cause.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_closed() || h.is_canceled() || h.is_timeout())
+        {
+            kind = TransportKind::Transient;
+        }
+        if let Some(r) = cause.downcast_ref::<reqwest::Error>()
+            && (r.is_timeout() || r.is_body() || r.is_decode())
+        {
+            kind = TransportKind::Transient;
         }
     }
-    None
+    kind
+}
+
+/// Classifies a request that got no answer (see [`TransportKind`]): a name that does not
+/// resolve, a refused connection, a certificate that is not trusted, a plain-HTTP answer to a
+/// TLS hello; anything else is a [`RegistryError::Request`], transient when the connection
+/// broke, closed early or timed out.
+pub(crate) fn classify_transport(
+    registry: &str,
+    action: &str,
+    e: Box<dyn std::error::Error + Send + Sync>,
+) -> RegistryError {
+    let registry = registry.to_string();
+    match transport_kind(e.as_ref()) {
+        TransportKind::Dns => RegistryError::Dns { registry },
+        TransportKind::Refused => RegistryError::ConnectionRefused { registry },
+        TransportKind::Untrusted(problem) => RegistryError::Untrusted {
+            registry,
+            problem: problem.to_owned(),
+        },
+        TransportKind::NotTls => RegistryError::NotTls { registry },
+        kind => RegistryError::Request {
+            registry,
+            action: action.to_string(),
+            transient: kind == TransportKind::Transient,
+            source: e,
+        },
+    }
+}
+
+/// A short description of why rustls refused a certificate.
+pub(crate) fn certificate_problem(problem: &rustls::CertificateError) -> &'static str {
+    use rustls::CertificateError as C;
+    match problem {
+        C::UnknownIssuer => "unknown issuer",
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the certificate is not valid for this host name"
+        }
+        C::Expired | C::ExpiredContext { .. } => "the certificate has expired",
+        _ => "invalid certificate",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::{Outcome, SourceKind, Step};
+
+    fn resolution(credential: Credential) -> Resolution {
+        Resolution {
+            registry: wasm_config::RegistryName::parse("r.example").unwrap(),
+            credential,
+            steps: vec![Step {
+                source: SourceKind::DockerAuths,
+                location: "/h/.docker/config.json".into(),
+                outcome: Outcome::Found {
+                    key: "r.example".into(),
+                    kind: "username/password".into(),
+                    username: Some("alice".into()),
+                },
+            }],
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> ErrorAnswer {
+        ErrorAnswer {
+            status,
+            body: body.into(),
+            retry_after: None,
+            plain_http: false,
+            http10: false,
+        }
+    }
+
+    fn ctx(resolution: &Resolution, authenticated: bool) -> Ctx<'_> {
+        Ctx {
+            registry: "r.example",
+            repository: "org/app",
+            reference: "r.example/org/app:1".into(),
+            action: Action::Pull,
+            resolution,
+            withheld: false,
+            authenticated,
+        }
+    }
+
+    #[test]
+    fn answers_are_classified_by_status_and_code() {
+        let basic = resolution(Credential::Basic {
+            username: "alice".into(),
+            password: wasm_config::Secret::new("pw".into()),
+        });
+        let c = ctx(&basic, false);
+        let json = |code: &str| format!(r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#);
+        assert!(matches!(
+            c.from_answer(&answer(401, &json("UNAUTHORIZED"))),
+            RegistryError::Rejected { .. }
+        ));
+        assert!(matches!(
+            ctx(&basic, true).from_answer(&answer(401, "")),
+            RegistryError::Denied { .. }
+        ));
+        assert!(matches!(
+            c.from_answer(&answer(403, &json("DENIED"))),
+            RegistryError::Denied { .. }
+        ));
+        match c.from_answer(&answer(404, &json("NAME_UNKNOWN"))) {
+            RegistryError::NotFound { what, detail, .. } => {
+                assert_eq!(what, "the repository does not exist (check its name)");
+                assert_eq!(detail, "m");
+            }
+            other => panic!("{other:?}"),
+        }
+        match c.from_answer(&answer(404, &json("manifest_unknown"))) {
+            RegistryError::NotFound { what, .. } => assert!(what.starts_with("no such tag")),
+            other => panic!("{other:?}"),
+        }
+        for status in [429, 502, 503, 504] {
+            let e = c.from_answer(&answer(status, ""));
+            assert!(e.is_transient(), "{status}");
+        }
+        let mut limited = answer(200, &json("TOOMANYREQUESTS"));
+        limited.retry_after = Some(std::time::Duration::from_secs(7));
+        let e = c.from_answer(&limited);
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(7)));
+        assert!(e.to_string().ends_with("try again in 7 s (it said so in Retry-After)"), "{e}");
+        let mut bare = answer(400, "Client sent an HTTP request to an HTTPS server.");
+        assert!(matches!(c.from_answer(&bare), RegistryError::Protocol { .. }));
+        bare.plain_http = true;
+        bare.http10 = true;
+        assert!(matches!(c.from_answer(&bare), RegistryError::NeedsTls { .. }));
+        assert!(!c.from_answer(&answer(500, "")).is_transient());
+        let anonymous = resolution(Credential::Anonymous);
+        assert!(matches!(
+            ctx(&anonymous, false).from_answer(&answer(401, "")),
+            RegistryError::NoCredentials { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(
+            parse_retry_after(" 12 "),
+            Some(std::time::Duration::from_secs(12))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(std::time::Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn transport_failures_are_classified_by_cause_type() {
+        use std::io::{Error, ErrorKind};
+        let boxed = |e: Error| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) };
+        assert!(matches!(
+            classify_transport("r", "x", boxed(Error::from(ErrorKind::ConnectionRefused))),
+            RegistryError::ConnectionRefused { .. }
+        ));
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+            ErrorKind::TimedOut,
+        ] {
+            assert!(classify_transport("r", "x", boxed(Error::from(kind))).is_transient());
+        }
+        assert!(!classify_transport("r", "x", boxed(Error::other("no"))).is_transient());
+        // A TLS error arrives inside an io::Error, whose `source()` skips it.
+        let tls = Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        match classify_transport("r", "x", boxed(tls)) {
+            RegistryError::Untrusted { problem, .. } => assert_eq!(problem, "unknown issuer"),
+            other => panic!("{other:?}"),
+        }
+        let plain = Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert!(matches!(
+            classify_transport("r", "x", boxed(plain)),
+            RegistryError::NotTls { .. }
+        ));
+        let dns = Error::other(crate::session::DnsError::for_test("nowhere.invalid"));
+        assert!(matches!(
+            classify_transport("r", "x", boxed(dns)),
+            RegistryError::Dns { .. }
+        ));
+    }
 }

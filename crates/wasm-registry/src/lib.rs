@@ -1,47 +1,67 @@
-//! Registries for `wasm`: references, the credential chain, and pushing and pulling Wasm
-//! components as OCI artifacts in the layout oci-wasm defines.
+//! Registries for `wasm`: names, connection plans, credentials, the session that talks to a
+//! registry, the operations on Wasm artifacts, the local cache, and the diagnosis of failures.
 //!
-//! - [`reference`]: `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, with Docker Hub's rules.
-//! - [`credentials`]: the chain of credential sources, each step explained.
-//! - [`transport`]: per-registry scheme, certificates and credentials over oci-client.
-//! - [`push()`], [`pull()`], [`inspect_reference`], [`tags`]: the operations; an access token
-//!   that expires during one is renewed (`renewal`).
-//! - [`login`]: `wasm login`/`logout`: check credentials against a registry, then store them
-//!   where `docker login` would ([`credentials::store_login`]).
-//! - [`diagnose`]: `wasm registry test`: why a registry does or does not work, step by step.
-//! - [`component`]: streaming validation of Wasm files with wasmparser.
+//! The seams, each a module (private; the API is re-exported here):
+//! - names: [`Reference`] and [`Repository`] (`[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, with
+//!   Docker Hub's rules) over [`RegistryName`], the one registry-name type of every crate;
+//! - plans: [`ConnectionPlan`], the one pure decision of scheme, trust and whether
+//!   credentials may be sent, for every command;
+//! - credentials: the [`CredentialChain`] (config helper, Docker, Podman, anonymous), each step
+//!   explained, and storing into Docker's stores for `login`/`logout`;
+//! - the session: [`Transport`] and [`Session`], our HTTP client over the plan, the registry's
+//!   challenge and tokens, the one retry loop ([`RetryPolicy`]) and typed errors
+//!   ([`RegistryError`]);
+//! - operations: [`push()`], [`pull()`], [`inspect_reference`], [`tags()`], and `wasm login`'s
+//!   check ([`verify_login`]); artifacts in the layout oci-wasm defines ([`Manifest`]) and
+//!   validated in bounded memory ([`check_file`]);
+//! - the cache: [`Cache`], content-addressed, verified, shared by processes;
+//! - the diagnosis: [`diagnose`], behind `wasm registry test`.
 //!
 //! Depends on `wasm-config` only; the CLI depends on this crate.
 
-pub mod cache;
-pub mod component;
-pub mod credentials;
+mod cache;
+mod component;
+mod credentials;
 pub mod diagnose;
 mod error;
-pub mod login;
+mod manifest;
+mod ops;
+mod plan;
 mod progress;
-mod pull;
-mod push;
-mod query;
-pub mod reference;
-mod renewal;
-mod retry;
-pub mod token;
-mod transport;
+mod reference;
+mod session;
 
 pub use cache::{Cache, CacheStats};
 pub use component::{ComponentError, WasmFile, WasmKind, check_file};
 pub use credentials::{
-    ChainError, Credential, CredentialChain, Outcome, Resolution, SourceKind, Step, StoreLocations,
+    AuthFileError, AuthFileSummary, ChainError, Credential, CredentialChain, Erased, Outcome,
+    Resolution, SourceError, SourceKind, Step, StoreError, StoreHelperError, StoreLocations,
+    StoreSite, TOKEN_USERNAME, docker_config_summary, erase_login, error_chain, store_login,
 };
-pub use error::{Action, RegistryError};
+pub use error::{Action, CaFileProblem, RegistryError};
+pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest};
+pub use ops::login::{Verified, parse_login_registry, verify_login};
+pub use ops::pull::{PullOptions, PullOutcome, output_path, pull, pull_all};
+pub use ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};
+pub use ops::query::{
+    Inspection, inspect_file, inspect_reference, manifest_digest, sort_tags, tags,
+};
+pub use plan::{
+    ConnectionPlan, ExtraRoot, Flags, RootOrigin, SchemeChoice, SchemeReason, Trust,
+    url_may_receive_secrets,
+};
 pub use progress::{NoProgress, Progress};
-pub use pull::{
-    MAX_MANIFEST_BYTES, PullOptions, PullOutcome, check_manifest_bytes, output_path,
-    parse_wasm_config, pull, pull_all,
+pub use reference::{Reference, ReferenceError, Repository, validate_digest};
+pub use session::{
+    Challenge, DnsError, RetryPolicy, Session, Transport, TransportOptions, realm_is_safe, scope,
 };
-pub use push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};
-pub use query::{Inspection, inspect_file, inspect_reference, sort_tags, tags};
-pub use reference::{Reference, ReferenceError, Repository};
-pub use retry::RetryPolicy;
-pub use transport::{Scheme, Session, Transport, TransportOptions};
+pub use wasm_config::{RegistryName, Scheme};
+
+/// What the fuzz targets exercise: the parsers of untrusted input, one by one. Not part of the
+/// API (only with the `fuzzing` feature, which `fuzz/` turns on).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::component::check_reader;
+    pub use crate::credentials::lookup_in_auth_file;
+    pub use crate::manifest::{check_manifest_bytes, parse_wasm_config};
+}

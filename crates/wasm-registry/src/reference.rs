@@ -1,8 +1,9 @@
 //! References to artifacts in registries: `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`.
 //!
 //! Parsed by hand rather than with `oci_client::Reference::from_str`: that one compiles a large
-//! regular expression on every process start (about 28 ms and 16 MiB, see NOTES.md), which is
-//! most of the start-up budget of a short command, and its errors do not say what to fix. The
+//! regular expression on every process start (about 28 ms and 16 MiB, see docs/benchmarks.md),
+//! which is most of the start-up budget of a short command, and its errors do not say what to
+//! fix. The registry part is a [`RegistryName`], parsed by the one parser all of `wasm` uses. The
 //! grammar is the one of the OCI distribution spec and Docker's reference package, including the
 //! Docker Hub rules every OCI tool applies (`docker.io` when no registry is given, `library/` for
 //! single-segment names).
@@ -13,14 +14,12 @@
 use std::fmt;
 
 use thiserror::Error;
-
-/// The registry used when a reference names none.
-pub const DOCKER_HUB: &str = "docker.io";
+use wasm_config::{RegistryName, RegistryNameError};
 
 /// A parsed, validated reference to an artifact: registry, repository, and tag and/or digest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reference {
-    registry: String,
+    registry: RegistryName,
     repository: String,
     tag: Option<String>,
     digest: Option<String>,
@@ -29,8 +28,8 @@ pub struct Reference {
 /// A reference to a repository without tag or digest, as `wasm tags` takes it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Repository {
-    /// The canonical registry, `HOST[:PORT]`.
-    pub registry: String,
+    /// The registry.
+    pub registry: RegistryName,
     /// The repository path inside the registry.
     pub repository: String,
 }
@@ -105,8 +104,8 @@ impl Reference {
         }
     }
 
-    /// The canonical registry, `HOST[:PORT]` (`docker.io` for Docker Hub).
-    pub fn registry(&self) -> &str {
+    /// The registry.
+    pub fn registry(&self) -> &RegistryName {
         &self.registry
     }
 
@@ -144,27 +143,6 @@ impl Reference {
     /// `REGISTRY/REPOSITORY@DIGEST`, the immutable form of this reference.
     pub fn pinned(&self, digest: &str) -> String {
         format!("{}/{}@{}", self.registry, self.repository, digest)
-    }
-
-    /// The reference in oci-client's type (which maps `docker.io` to the host serving its API).
-    pub fn to_oci(&self) -> oci_client::Reference {
-        let registry = self.registry.clone();
-        let repository = self.repository.clone();
-        match (&self.tag, &self.digest) {
-            (Some(tag), Some(digest)) => oci_client::Reference::with_tag_and_digest(
-                registry,
-                repository,
-                tag.clone(),
-                digest.clone(),
-            ),
-            (None, Some(digest)) => {
-                oci_client::Reference::with_digest(registry, repository, digest.clone())
-            }
-            (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag.clone()),
-            (None, None) => {
-                oci_client::Reference::with_tag(registry, repository, "latest".to_string())
-            }
-        }
     }
 }
 
@@ -205,15 +183,16 @@ impl Repository {
 
     fn parse_name(name: &str) -> Result<Self, String> {
         let (registry, path) = match name.split_once('/') {
-            Some((first, rest)) if looks_like_registry(first) => {
-                (canonical_registry(first)?, rest.to_string())
-            }
-            _ => (DOCKER_HUB.to_string(), name.to_string()),
+            Some((first, rest)) if looks_like_registry(first) => (
+                RegistryName::parse(first).map_err(|e| registry_problem(first, &e))?,
+                rest.to_string(),
+            ),
+            _ => (RegistryName::docker_hub(), name.to_string()),
         };
         if path.is_empty() {
             return Err("the repository is missing; write `REGISTRY/REPOSITORY[:TAG]`".into());
         }
-        let path = if registry == DOCKER_HUB && !path.contains('/') {
+        let path = if registry.is_docker_hub() && !path.contains('/') {
             format!("library/{path}")
         } else {
             path
@@ -226,67 +205,26 @@ impl Repository {
     }
 }
 
+/// What is wrong with the registry part of a reference, in a reference's terms.
+fn registry_problem(registry: &str, problem: &RegistryNameError) -> String {
+    match problem {
+        RegistryNameError::EmptyPort { .. } | RegistryNameError::InvalidPort { .. } => format!(
+            "`{registry}` has an invalid port; write `HOST:PORT` with a port from 1 to 65535"
+        ),
+        _ => format!("`{registry}` is not a valid registry host"),
+    }
+}
+
 impl fmt::Display for Repository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.registry, self.repository)
     }
 }
 
-/// Whether a registry is on this machine: `localhost`, `127.0.0.0/8` or `[::1]`, any port.
-pub fn is_loopback(registry: &str) -> bool {
-    let host = host_part(registry);
-    host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The host without port: `[::1]:5000` -> `[::1]`, `localhost:5000` -> `localhost`.
-pub fn host_part(registry: &str) -> &str {
-    if registry.starts_with('[') {
-        return registry.find(']').map_or(registry, |i| &registry[..=i]);
-    }
-    registry.split(':').next().unwrap_or(registry)
-}
-
-/// Docker Hub's aliases all name one registry.
-pub fn is_docker_hub(host: &str) -> bool {
-    matches!(
-        host,
-        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com"
-    )
-}
-
+/// Docker's rule: the first segment of a name is a registry when it has a `.` or a `:`, is
+/// `localhost`, or is a bracketed IPv6 address; otherwise the name is on Docker Hub.
 fn looks_like_registry(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[')
-}
-
-/// Lower-cases the host, maps Docker Hub's aliases to `docker.io`, and checks the port.
-pub fn canonical_registry(registry: &str) -> Result<String, String> {
-    let lower = registry.to_ascii_lowercase();
-    let host = host_part(&lower);
-    let port = &lower[host.len()..];
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
-    {
-        return Err(format!("`{registry}` is not a valid registry host"));
-    }
-    if let Some(port) = port.strip_prefix(':') {
-        if port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!(
-                "`{registry}` has an invalid port; write `HOST:PORT` with a port from 1 to 65535"
-            ));
-        }
-    } else if !port.is_empty() {
-        return Err(format!("`{registry}` is not a valid registry host"));
-    }
-    if is_docker_hub(host) && port.is_empty() {
-        return Ok(DOCKER_HUB.to_string());
-    }
-    Ok(lower)
 }
 
 fn validate_repository(path: &str) -> Result<(), String> {
@@ -390,7 +328,7 @@ mod tests {
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn parts(r: &Reference) -> (&str, &str, Option<&str>, Option<&str>) {
-        (r.registry(), r.repository(), r.tag(), r.digest())
+        (r.registry().as_str(), r.repository(), r.tag(), r.digest())
     }
 
     #[test]
@@ -404,7 +342,9 @@ mod tests {
         assert_eq!(parts(&r), ("docker.io", "org/app", Some("1.0"), None));
         let r = Reference::parse("index.docker.io/hello").unwrap();
         assert_eq!(r.to_string(), "docker.io/library/hello:latest");
-        assert_eq!(r.to_oci().resolve_registry(), "index.docker.io");
+        assert_eq!(r.registry().api_authority(), "index.docker.io");
+        let r = Reference::parse("registry.hub.docker.com/org/app").unwrap();
+        assert!(r.registry().is_docker_hub());
     }
 
     #[test]
@@ -420,8 +360,8 @@ mod tests {
         assert_eq!(parts(&r), ("127.0.0.1:5000", "app", Some("1"), Some(D)));
         assert_eq!(r.name(), "app");
         let r = Reference::parse("[::1]:5000/x/y").unwrap();
-        assert_eq!(r.registry(), "[::1]:5000");
-        assert!(is_loopback(r.registry()));
+        assert_eq!(r.registry().as_str(), "[::1]:5000");
+        assert!(r.registry().is_loopback());
     }
 
     #[test]

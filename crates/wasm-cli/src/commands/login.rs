@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use wasm_config::Secret;
-use wasm_registry::credentials::store_login;
-use wasm_registry::login::{self, Verified};
+use wasm_registry::{Verified, parse_login_registry, store_login, verify_login};
 
 use crate::cli::{GlobalOpts, RegistryOpts};
 use crate::context;
@@ -43,7 +42,8 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let registry = login::parse_registry(&self.registry).map_err(anyhow::Error::msg)?;
+        let address = parse_login_registry(&self.registry).map_err(anyhow::Error::msg)?;
+        let registry = &address.name;
         let interactive = std::io::stdin().is_terminal();
         let username = match self.username {
             Some(u) => u,
@@ -74,7 +74,7 @@ impl Opts {
         let transport = context::transport(global, &self.registry_opts, None)?;
         tracing::info!("logging in to {registry} as `{username}`");
         let verified = context::runtime()?
-            .block_on(login::verify(&transport, &registry, &username, &password))?;
+            .block_on(verify_login(&transport, &address, &username, &password))?;
         let what = match &verified {
             Verified::IdentityToken(_) => "an identity token",
             Verified::Password | Verified::Unchecked => "the password",

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use wasm_registry::credentials::{StoreSite, erase_login};
-use wasm_registry::{CredentialChain, Outcome, SourceKind, login};
+use wasm_registry::{
+    CredentialChain, Outcome, SourceKind, StoreSite, erase_login, parse_login_registry,
+};
 
 use crate::cli::GlobalOpts;
 use crate::context;
@@ -29,7 +30,9 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let registry = login::parse_registry(&self.registry).map_err(anyhow::Error::msg)?;
+        let registry = parse_login_registry(&self.registry)
+            .map_err(anyhow::Error::msg)?
+            .name;
         let chain = context::chain(global)?;
         let erased = erase_login(chain.locations(), &registry, chain.config().helper_timeout)?;
         if erased.is_empty() {

@@ -82,8 +82,8 @@ impl TestOpts {
         if options.push && diagnose::repository_of(&target, &options).is_none() {
             bail!("--push checks a repository: add --repository REPO");
         }
-        let chain = context::chain(global)?;
-        let report = context::runtime()?.block_on(diagnose::run(chain, &target, &options))?;
+        let transport = context::transport(global, &self.transport, None)?;
+        let report = context::runtime()?.block_on(diagnose::run(&transport, &target, &options))?;
         if self.json.json {
             output::json(&report)?;
         } else {

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Subcommand};
 use serde::Serialize;
 use wasm_config::{Config, FileRole};
-use wasm_registry::credentials::{docker_config_summary, error_chain};
+use wasm_registry::{docker_config_summary, error_chain};
 use wasm_registry::{CredentialChain, Outcome, Step, StoreLocations};
 
 use crate::cli::{Cli, GlobalOpts, JsonOpt};
@@ -244,11 +244,10 @@ impl ConfigOpts {
         }
         let mut registries = Vec::new();
         for registry in known {
-            let (host, namespace) = match registry.split_once('/') {
-                Some((h, n)) => (h, Some(n)),
-                None => (registry.as_str(), None),
+            let Ok(address) = wasm_config::RegistryAddress::parse(&registry) else {
+                continue;
             };
-            registries.push(match chain.resolve(host, namespace) {
+            registries.push(match chain.resolve(&address.name, address.path.as_deref()) {
                 Ok(r) => RegistryReport {
                     registry,
                     ok: true,

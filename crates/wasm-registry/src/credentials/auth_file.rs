@@ -17,10 +17,7 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 use wasm_config::Secret;
 
-use crate::reference::{DOCKER_HUB, canonical_registry, is_docker_hub};
-
-/// Docker Hub's key in `config.json`, as `docker login` writes it.
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+use wasm_config::{RegistryAddress, RegistryName};
 
 /// A `config.json` / `auth.json` file: the parts this tool reads; other keys are ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -69,8 +66,9 @@ pub(crate) enum EntryCredential {
     Empty,
 }
 
-/// An auth file that exists but cannot be used.
-#[derive(Debug, Error)]
+/// An auth file that exists but cannot be used. Cloneable, because the chain reads each file
+/// once and reports its problem for every registry that consults it.
+#[derive(Clone, Debug, Error)]
 pub enum AuthFileError {
     /// The file could not be read.
     #[error("cannot read {}", path.display())]
@@ -79,7 +77,7 @@ pub enum AuthFileError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: std::sync::Arc<std::io::Error>,
     },
     /// The file is not valid JSON, or not the expected shape.
     #[error(
@@ -118,7 +116,7 @@ impl AuthFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(AuthFileError::Read {
                 path: path.to_path_buf(),
-                source,
+                source: std::sync::Arc::new(source),
             }),
         }
     }
@@ -194,94 +192,55 @@ fn decode_auth(auth: &str) -> Result<(String, Secret<String>), &'static str> {
     Ok((user.to_string(), Secret::new(password.to_string())))
 }
 
-/// The spellings of a registry's key found in the wild, in the order they are tried.
-pub fn key_spellings(registry: &str) -> Vec<String> {
-    if registry == DOCKER_HUB {
-        return vec![
-            DOCKER_HUB_KEY.to_string(),
-            "docker.io".into(),
-            "index.docker.io".into(),
-            "registry-1.docker.io".into(),
-            "https://index.docker.io/v2/".into(),
-            "https://registry-1.docker.io".into(),
-        ];
-    }
-    vec![
-        registry.to_string(),
-        format!("https://{registry}"),
-        format!("http://{registry}"),
-        format!("https://{registry}/v1/"),
-        format!("https://{registry}/v2/"),
-    ]
+/// What a key of an auth file names: its registry, and the namespace path Podman keys may
+/// carry (`quay.io/org`). Every spelling found in the wild is read (scheme, `/v1/`, `/v2/`,
+/// any case, Docker Hub's aliases); `None` for a key that names no registry.
+pub(crate) fn key_address(key: &str) -> Option<RegistryAddress> {
+    RegistryAddress::parse(key).ok()
 }
 
-/// A key reduced to `HOST[:PORT][/PATH]`: no scheme, no `/v1/`/`/v2/` suffix, no trailing `/`,
-/// lower-case host, Docker Hub's aliases as `docker.io`.
-pub fn normalize_key(key: &str) -> String {
-    let key = key.trim();
-    let rest = match key.find("://") {
-        Some(i) if matches!(key[..i].to_ascii_lowercase().as_str(), "http" | "https") => {
-            &key[i + 3..]
-        }
-        _ => key,
-    };
-    let (host, path) = match rest.split_once('/') {
-        Some((h, p)) => (h, p.trim_end_matches('/')),
-        None => (rest, ""),
-    };
-    let host = host.to_ascii_lowercase();
-    let host = if is_docker_hub(&host) {
-        DOCKER_HUB.to_string()
-    } else {
-        canonical_registry(&host).unwrap_or(host)
-    };
-    let path = match path {
-        "v1" | "v2" | "" => "",
-        p => p.strip_prefix("v1/").or(p.strip_prefix("v2/")).unwrap_or(p),
-    };
-    if path.is_empty() {
-        host
-    } else {
-        format!("{host}/{path}")
-    }
+/// Whether `key` names `registry` itself (no namespace).
+pub(crate) fn key_names(key: &str, registry: &RegistryName) -> bool {
+    key_address(key).is_some_and(|a| a.name == *registry && a.path.is_none())
 }
 
 /// Finds the entry for `registry` (and, where keys may carry a namespace, `repository`) in a
 /// map keyed by registry spellings.
 ///
-/// 1. a key that is exactly one of [`key_spellings`], in that order;
-/// 2. a key whose [`normalize_key`] is the registry;
-/// 3. with `namespaces`, the longest key `HOST/PATH` whose path is a prefix of the repository
-///    at a `/` boundary (Podman's `quay.io/org`) — longest first, and before the bare host.
+/// 1. with `namespaces`, the longest key `HOST/PATH` whose path is the repository or a prefix
+///    of it at a `/` boundary (Podman's `quay.io/org`) — longest first, and before the bare host;
+/// 2. a key that is exactly one of [`RegistryName::credential_keys`], in that order;
+/// 3. any other key that names the registry.
 pub(crate) fn find_key<'a, V>(
     map: &'a BTreeMap<String, V>,
-    registry: &str,
+    registry: &RegistryName,
     repository: Option<&str>,
     namespaces: bool,
 ) -> Option<(&'a str, &'a V)> {
     if namespaces && let Some(repository) = repository {
-        let full = format!("{registry}/{repository}");
         let best = map
             .iter()
             .filter_map(|(k, v)| {
-                let n = normalize_key(k);
-                let is_ns = n.len() > registry.len()
-                    && (full == n || full.starts_with(&format!("{n}/")))
-                    && n.starts_with(&format!("{registry}/"));
-                is_ns.then_some((n.len(), k, v))
+                let address = key_address(k)?;
+                let path = address.path?;
+                let under = repository == path
+                    || repository
+                        .strip_prefix(path.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'));
+                (address.name == *registry && under).then_some((path.len(), k, v))
             })
             .max_by_key(|(len, _, _)| *len);
         if let Some((_, k, v)) = best {
             return Some((k.as_str(), v));
         }
     }
-    for spelling in key_spellings(registry) {
+    for spelling in registry.credential_keys() {
         if let Some((k, v)) = map.get_key_value(&spelling) {
             return Some((k.as_str(), v));
         }
     }
     map.iter()
-        .find(|(k, _)| normalize_key(k) == registry)
+        .find(|(k, _)| key_names(k, registry))
         .map(|(k, v)| (k.as_str(), v))
 }
 
@@ -296,8 +255,12 @@ mod tests {
             .collect()
     }
 
+    fn n(name: &str) -> RegistryName {
+        RegistryName::parse(name).unwrap()
+    }
+
     #[test]
-    fn normalizes_every_spelling() {
+    fn reads_every_spelling() {
         for k in [
             "reg.example.com",
             "https://reg.example.com",
@@ -306,46 +269,49 @@ mod tests {
             "https://reg.example.com/v2/",
             "HTTPS://Reg.Example.com/",
         ] {
-            assert_eq!(normalize_key(k), "reg.example.com", "{k}");
+            assert!(key_names(k, &n("reg.example.com")), "{k}");
         }
         for k in [
             "https://index.docker.io/v1/",
             "docker.io",
             "index.docker.io",
             "registry-1.docker.io",
+            "registry.hub.docker.com",
         ] {
-            assert_eq!(normalize_key(k), "docker.io", "{k}");
+            assert!(key_names(k, &RegistryName::docker_hub()), "{k}");
         }
-        assert_eq!(normalize_key("quay.io/org/"), "quay.io/org");
-        assert_eq!(normalize_key("localhost:5000"), "localhost:5000");
+        let a = key_address("quay.io/org/").unwrap();
+        assert_eq!((a.name.as_str(), a.path.as_deref()), ("quay.io", Some("org")));
+        assert!(key_names("localhost:5000", &n("localhost:5000")));
+        assert!(key_address("not a registry").is_none());
     }
 
     #[test]
     fn finds_keys_by_spelling() {
         let m = map(&["https://reg.example.com/v2/", "other.io"]);
-        let (k, _) = find_key(&m, "reg.example.com", None, false).unwrap();
+        let (k, _) = find_key(&m, &n("reg.example.com"), None, false).unwrap();
         assert_eq!(k, "https://reg.example.com/v2/");
         let m = map(&["https://index.docker.io/v1/"]);
-        assert!(find_key(&m, "docker.io", None, false).is_some());
+        assert!(find_key(&m, &RegistryName::docker_hub(), None, false).is_some());
         let m = map(&["HTTPS://REG.example.com"]);
-        assert!(find_key(&m, "reg.example.com", None, false).is_some());
-        assert!(find_key(&m, "example.com", None, false).is_none());
+        assert!(find_key(&m, &n("reg.example.com"), None, false).is_some());
+        assert!(find_key(&m, &n("example.com"), None, false).is_none());
         // The exact spelling wins over another that normalizes the same.
         let m = map(&["https://h.io", "h.io"]);
-        assert_eq!(find_key(&m, "h.io", None, false).unwrap().0, "h.io");
+        assert_eq!(find_key(&m, &n("h.io"), None, false).unwrap().0, "h.io");
     }
 
     #[test]
     fn namespaced_keys_match_repositories_under_them() {
         let m = map(&["quay.io", "quay.io/org", "quay.io/org/team"]);
-        let hit = |repo| find_key(&m, "quay.io", Some(repo), true).unwrap().0;
+        let hit = |repo| find_key(&m, &n("quay.io"), Some(repo), true).unwrap().0;
         assert_eq!(hit("org/team/app"), "quay.io/org/team");
         assert_eq!(hit("org/app"), "quay.io/org");
         assert_eq!(hit("organ/app"), "quay.io");
         assert_eq!(hit("other/app"), "quay.io");
         // Without namespaces (Docker), paths never match a repository.
         let m = map(&["quay.io/org"]);
-        assert!(find_key(&m, "quay.io", Some("org/app"), false).is_none());
+        assert!(find_key(&m, &n("quay.io"), Some("org/app"), false).is_none());
     }
 
     #[test]

@@ -27,10 +27,11 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::auth_file::{AuthFile, AuthFileError, DOCKER_HUB_KEY, find_key, normalize_key};
+use wasm_config::RegistryName;
+
+use super::auth_file::{AuthFile, AuthFileError, find_key, key_names};
 use super::store_helper::{HelperSite, StoreHelperError, TOKEN_USERNAME};
-use super::{Credential, StoreLocations, helper_spellings};
-use crate::reference::DOCKER_HUB;
+use super::{Credential, StoreLocations};
 
 /// Where credentials were stored, or erased from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,20 +139,11 @@ pub enum StoreError {
     },
 }
 
-/// The key `docker login` stores `registry` (canonical `HOST[:PORT]`) under.
-pub fn login_key(registry: &str) -> String {
-    if registry == DOCKER_HUB {
-        DOCKER_HUB_KEY.to_string()
-    } else {
-        registry.to_string()
-    }
-}
-
 /// Stores `credential` (username and password, or identity token) for `registry` where
 /// `docker login` would; see the module docs for the order. `timeout` limits the helper.
 pub fn store_login(
     locations: &StoreLocations,
-    registry: &str,
+    registry: &RegistryName,
     credential: &Credential,
     timeout: Duration,
 ) -> Result<StoreSite, StoreError> {
@@ -160,7 +152,7 @@ pub fn store_login(
         .as_deref()
         .ok_or(StoreError::NoLocation)?;
     let (file, mut doc) = Document::load(path)?;
-    let key = login_key(registry);
+    let key = registry.login_key();
 
     if let Some(site) = helper_site(&file, path, registry) {
         let (username, secret) = match credential {
@@ -212,7 +204,7 @@ pub fn store_login(
 /// Finding nothing is not an error: see [`Erased::is_empty`].
 pub fn erase_login(
     locations: &StoreLocations,
-    registry: &str,
+    registry: &RegistryName,
     timeout: Duration,
 ) -> Result<Erased, StoreError> {
     let path = locations
@@ -233,14 +225,14 @@ pub fn erase_login(
             site: site_of(&site, path),
             source,
         };
-        let mut candidates = helper_spellings(registry);
+        let mut candidates = registry.helper_servers();
         // Another tool may have stored another spelling; `list` shows it. A helper without a
         // working `list` still erases the usual spellings.
         match site.list(timeout) {
             Ok(listed) => candidates.extend(
                 listed
                     .into_keys()
-                    .filter(|k| normalize_key(k) == registry && !candidates.contains(k))
+                    .filter(|k| key_names(k, registry) && !candidates.contains(k))
                     .collect::<Vec<_>>(),
             ),
             Err(e) => tracing::debug!("`{} list` failed: {e}", site.program()),
@@ -269,7 +261,7 @@ pub fn erase_login(
 }
 
 /// The helper `docker login` uses for `registry`: its `credHelpers` entry, else `credsStore`.
-fn helper_site(file: &AuthFile, path: &Path, registry: &str) -> Option<HelperSite> {
+fn helper_site(file: &AuthFile, path: &Path, registry: &RegistryName) -> Option<HelperSite> {
     let file_name = path.display().to_string();
     if let Some((key, name)) = find_key(&file.cred_helpers, registry, None, false) {
         return Some(HelperSite {
@@ -320,7 +312,7 @@ impl Document {
             Err(source) => {
                 return Err(AuthFileError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    source: std::sync::Arc::new(source),
                 }
                 .into());
             }
@@ -381,14 +373,14 @@ impl Document {
     }
 
     /// Removes every `auths` key that names `registry`, in any spelling; returns them.
-    fn remove_auths(&mut self, registry: &str) -> Result<Vec<String>, StoreError> {
+    fn remove_auths(&mut self, registry: &RegistryName) -> Result<Vec<String>, StoreError> {
         if !self.root.contains_key("auths") {
             return Ok(Vec::new());
         }
         let auths = self.auths()?;
         let removed: Vec<String> = auths
             .keys()
-            .filter(|k| normalize_key(k) == registry)
+            .filter(|k| key_names(k, registry))
             .cloned()
             .collect();
         auths.retain(|k, _| !removed.contains(k));
@@ -442,6 +434,10 @@ impl Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn n(name: &str) -> RegistryName {
+        RegistryName::parse(name).unwrap()
+    }
     use wasm_config::Secret;
 
     fn secret(text: &str) -> Secret<String> {
@@ -473,7 +469,7 @@ mod tests {
             r#"{"psFormat": "table {{.ID}}", "auths": {"other.io": {"auth": "eDp5"}, "https://h.io": {"email": "a@b"}}, "zeta": [1, 2.5, null], "alpha": {"b": 1, "a": 2}}"#,
         )
         .unwrap();
-        let site = store_login(&loc, "h.io", &basic("u", "p"), Duration::from_secs(5)).unwrap();
+        let site = store_login(&loc, &n("h.io"), &basic("u", "p"), Duration::from_secs(5)).unwrap();
         assert_eq!(
             site.to_string(),
             format!(
@@ -498,7 +494,7 @@ mod tests {
         }
 
         // Logout removes every spelling, and only those.
-        let erased = erase_login(&loc, "h.io", Duration::from_secs(5)).unwrap();
+        let erased = erase_login(&loc, &n("h.io"), Duration::from_secs(5)).unwrap();
         assert_eq!(erased.auths, ["https://h.io", "h.io"]);
         let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
@@ -506,7 +502,7 @@ mod tests {
             serde_json::json!({"other.io": {"auth": "eDp5"}})
         );
         assert!(
-            erase_login(&loc, "h.io", Duration::from_secs(5))
+            erase_login(&loc, &n("h.io"), Duration::from_secs(5))
                 .unwrap()
                 .is_empty()
         );
@@ -520,7 +516,7 @@ mod tests {
             username: Some("carol".into()),
             token: secret("rt"),
         };
-        store_login(&loc, "docker.io", &token, Duration::from_secs(5)).unwrap();
+        store_login(&loc, &n("docker.io"), &token, Duration::from_secs(5)).unwrap();
         let path = loc.docker_config.unwrap();
         let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
@@ -561,17 +557,17 @@ mod tests {
         ] {
             std::fs::write(&path, text).unwrap();
             let err =
-                store_login(&loc, "h.io", &basic("u", "p"), Duration::from_secs(5)).unwrap_err();
+                store_login(&loc, &n("h.io"), &basic("u", "p"), Duration::from_secs(5)).unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
             assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
-            assert!(erase_login(&loc, "h.io", Duration::from_secs(5)).is_err());
+            assert!(erase_login(&loc, &n("h.io"), Duration::from_secs(5)).is_err());
             assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         }
     }
 
     #[test]
     fn login_keys() {
-        assert_eq!(login_key("docker.io"), "https://index.docker.io/v1/");
-        assert_eq!(login_key("localhost:5000"), "localhost:5000");
+        assert_eq!(n("docker.io").login_key(), "https://index.docker.io/v1/");
+        assert_eq!(n("localhost:5000").login_key(), "localhost:5000");
     }
 }

@@ -31,14 +31,15 @@ use wasm_config::{
     Config, CredentialHelper, HelperError, Secret, check_helper_file, run_credential_helper,
 };
 
-pub use auth_file::{AuthFileError, DOCKER_HUB_KEY, key_spellings, normalize_key};
-pub use docker_config::{Erased, StoreError, StoreSite, erase_login, login_key, store_login};
+pub use auth_file::AuthFileError;
+pub(crate) use wasm_config::DOCKER_HUB_KEY;
+pub use docker_config::{Erased, StoreError, StoreSite, erase_login, store_login};
 pub use store_helper::{StoreHelperError, TOKEN_USERNAME};
 
-use auth_file::{AuthFile, EntryCredential, find_key};
+use auth_file::{AuthFile, EntryCredential, find_key, key_address};
 use store_helper::HelperSite;
 
-use crate::reference::DOCKER_HUB;
+use wasm_config::RegistryName;
 
 /// Credentials for one registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,7 +206,7 @@ impl fmt::Display for Step {
 #[derive(Clone, Debug)]
 pub struct Resolution {
     /// The registry.
-    pub registry: String,
+    pub registry: RegistryName,
     /// The credentials.
     pub credential: Credential,
     /// Every source consulted, in order; the last one provided the credential.
@@ -235,7 +236,7 @@ impl Resolution {
 #[error("cannot get credentials for {registry} from {source_kind} ({location})")]
 pub struct ChainError {
     /// The registry.
-    pub registry: String,
+    pub registry: RegistryName,
     /// The source that failed.
     pub source_kind: SourceKind,
     /// Its file or program.
@@ -322,11 +323,27 @@ pub struct CredentialChain {
     timeout: Duration,
     exec: bool,
     files: Mutex<HashMap<PathBuf, Loaded>>,
-    resolved: Mutex<HashMap<String, Resolution>>,
+    /// By registry (for answers that hold for the whole registry) or by registry and
+    /// repository (Podman's namespaced keys, and anonymous access, which may depend on them).
+    resolved: Mutex<HashMap<(RegistryName, Option<String>), Resolution>>,
 }
 
-/// A parsed auth file (`None`: no file), or its error as text; shared per path.
-type Loaded = Arc<Result<Option<AuthFile>, String>>;
+/// A parsed auth file (`None`: no file), or why it cannot be used; read once per path.
+type Loaded = Arc<Result<Option<AuthFile>, AuthFileError>>;
+
+/// The sources of the chain, in the order they are consulted.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    /// `credential-helper` in `wasm`'s config.
+    ConfigHelper,
+    /// Docker's `config.json`: `credHelpers`, `auths`, `credsStore`.
+    Docker,
+    /// Podman's auth files, in their order.
+    Podman,
+}
+
+/// The order of [`CredentialChain::resolve`].
+const SOURCES: [Source; 3] = [Source::ConfigHelper, Source::Docker, Source::Podman];
 
 /// Why a lookup stopped before the end of the chain.
 enum Stop {
@@ -373,19 +390,25 @@ impl CredentialChain {
         &self.locations
     }
 
-    /// The credentials for `registry` (canonical `HOST[:PORT]`), for `repository` when known
-    /// (Podman keys may be namespaced). The order of the sources is in the module docs.
+    /// The credentials for `registry`, for `repository` when known (Podman keys may be
+    /// namespaced). The sources, in order; the first that has credentials wins, one that is not
+    /// set up or has no entry moves on, one that is broken stops the chain:
+    /// 1. the registry's `credential-helper` in `wasm`'s config;
+    /// 2. Docker's `config.json`: `credHelpers`, then `auths`, then `credsStore`;
+    /// 3. Podman's auth files;
+    /// 4. anonymous access.
     pub fn resolve(
         &self,
-        registry: &str,
+        registry: &RegistryName,
         repository: Option<&str>,
     ) -> Result<Resolution, ChainError> {
         // Helpers and stores answer per registry: their results are cached per registry, so
         // each runs at most once per process. Podman keys may depend on the repository.
-        let repo_key = format!("{registry}|{}", repository.unwrap_or(""));
+        let whole = (registry.clone(), None);
+        let under = (registry.clone(), repository.map(str::to_owned));
         {
             let cache = self.resolved.lock().expect("poisoned");
-            if let Some(hit) = cache.get(registry).or_else(|| cache.get(&repo_key)) {
+            if let Some(hit) = cache.get(&whole).or_else(|| cache.get(&under)) {
                 return Ok(hit.clone());
             }
         }
@@ -394,34 +417,30 @@ impl CredentialChain {
             resolution.source().source,
             SourceKind::Podman | SourceKind::Anonymous
         );
-        let key = if per_registry {
-            registry.to_string()
-        } else {
-            repo_key
-        };
         self.resolved
             .lock()
             .expect("poisoned")
-            .insert(key, resolution.clone());
+            .insert(if per_registry { whole } else { under }, resolution.clone());
         Ok(resolution)
     }
 
     fn resolve_uncached(
         &self,
-        registry: &str,
+        registry: &RegistryName,
         repository: Option<&str>,
     ) -> Result<Resolution, ChainError> {
         let mut steps = Vec::new();
-        let found = self
-            .config_helper(registry, &mut steps)
-            .and_then(|found| match found {
-                Some(c) => Ok(Some(c)),
-                None => self.docker(registry, &mut steps),
-            })
-            .and_then(|found| match found {
-                Some(c) => Ok(Some(c)),
-                None => self.podman(registry, repository, &mut steps),
-            });
+        let mut found = Ok(None);
+        for source in SOURCES {
+            found = match source {
+                Source::ConfigHelper => self.config_helper(registry, &mut steps),
+                Source::Docker => self.docker(registry, &mut steps),
+                Source::Podman => self.podman(registry, repository, &mut steps),
+            };
+            if !matches!(found, Ok(None)) {
+                break;
+            }
+        }
         let credential = match found {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -442,7 +461,7 @@ impl CredentialChain {
                     },
                 });
                 return Err(ChainError {
-                    registry: registry.to_string(),
+                    registry: registry.clone(),
                     source_kind,
                     location,
                     steps,
@@ -451,10 +470,10 @@ impl CredentialChain {
             }
         };
         for step in &steps {
-            tracing::debug!(registry, "credential chain: {step}");
+            tracing::debug!(registry = %registry, "credential chain: {step}");
         }
         Ok(Resolution {
-            registry: registry.to_string(),
+            registry: registry.clone(),
             credential,
             steps,
         })
@@ -462,7 +481,7 @@ impl CredentialChain {
 
     fn config_helper(
         &self,
-        registry: &str,
+        registry: &RegistryName,
         steps: &mut Vec<Step>,
     ) -> Result<Option<Credential>, Stop> {
         let source = SourceKind::ConfigHelper;
@@ -548,12 +567,12 @@ impl CredentialChain {
     }
 
     fn load(&self, path: &Path) -> Loaded {
-        // Files are parsed once per process; the error is kept as text because the chain
-        // reports it per registry.
+        // Each file is read once per process: every registry sees the same content, even when
+        // another tool rewrites the file meanwhile.
         let mut files = self.files.lock().expect("poisoned");
         files
             .entry(path.to_path_buf())
-            .or_insert_with(|| Arc::new(AuthFile::load(path).map_err(|e| e.to_string())))
+            .or_insert_with(|| Arc::new(AuthFile::load(path)))
             .clone()
     }
 
@@ -562,15 +581,19 @@ impl CredentialChain {
         match loaded.as_ref() {
             Ok(None) => Ok(None),
             Ok(Some(_)) => Ok(Some(loaded)),
-            Err(_) => {
-                // Parse again for a typed error (cheap, and only on the failure path).
-                let err = AuthFile::load(path).expect_err("failed before");
-                Err(Stop::Failed(source, path.display().to_string(), err.into()))
-            }
+            Err(err) => Err(Stop::Failed(
+                source,
+                path.display().to_string(),
+                err.clone().into(),
+            )),
         }
     }
 
-    fn docker(&self, registry: &str, steps: &mut Vec<Step>) -> Result<Option<Credential>, Stop> {
+    fn docker(
+        &self,
+        registry: &RegistryName,
+        steps: &mut Vec<Step>,
+    ) -> Result<Option<Credential>, Stop> {
         let Some(path) = &self.locations.docker_config else {
             steps.push(Step {
                 source: SourceKind::DockerAuths,
@@ -603,7 +626,7 @@ impl CredentialChain {
 
     fn podman(
         &self,
-        registry: &str,
+        registry: &RegistryName,
         repository: Option<&str>,
         steps: &mut Vec<Step>,
     ) -> Result<Option<Credential>, Stop> {
@@ -646,7 +669,7 @@ impl CredentialChain {
         &self,
         file: &AuthFile,
         path: &Path,
-        registry: &str,
+        registry: &RegistryName,
         repository: Option<&str>,
         namespaces: bool,
         steps: &mut Vec<Step>,
@@ -660,7 +683,7 @@ impl CredentialChain {
                 docker
             }
         };
-        let tried = key_spellings(registry);
+        let tried = registry.credential_keys();
 
         // 1. credHelpers
         if let Some((m, name)) = find_key(&file.cred_helpers, registry, repository, namespaces) {
@@ -740,7 +763,7 @@ impl CredentialChain {
         source: SourceKind,
         location: String,
         site: &HelperSite,
-        registry: &str,
+        registry: &RegistryName,
         note: Option<&str>,
         steps: &mut Vec<Step>,
     ) -> Result<Option<Credential>, Stop> {
@@ -757,7 +780,7 @@ impl CredentialChain {
                     source,
                     location,
                     outcome: Outcome::NoEntry {
-                        tried: helper_spellings(registry),
+                        tried: registry.helper_servers(),
                         note: note.map(str::to_string),
                     },
                 });
@@ -772,10 +795,10 @@ impl CredentialChain {
         source: SourceKind,
         location: String,
         site: &HelperSite,
-        registry: &str,
+        registry: &RegistryName,
         steps: &mut Vec<Step>,
     ) -> Result<Option<Credential>, Stop> {
-        let server = helper_spellings(registry).remove(0);
+        let server = registry.helper_servers().remove(0);
         steps.push(Step {
             source,
             location,
@@ -791,9 +814,9 @@ impl CredentialChain {
     fn ask_helper(
         &self,
         site: &HelperSite,
-        registry: &str,
+        registry: &RegistryName,
     ) -> Result<Option<(String, Credential)>, StoreHelperError> {
-        let spellings = helper_spellings(registry);
+        let spellings = registry.helper_servers();
         for server in &spellings {
             if let Some(c) = site.get(server, self.timeout)? {
                 return Ok(Some((server.clone(), helper_credential(c))));
@@ -839,12 +862,12 @@ impl CredentialChain {
                 Ok(Some(file)) => {
                     let keys = file.auths.keys().chain(file.cred_helpers.keys());
                     // Podman keys may name a namespace (`quay.io/team`): list it as such.
-                    out.extend(keys.map(|k| {
-                        if is_podman {
-                            normalize_key(k)
-                        } else {
-                            registry_of_key(k)
-                        }
+                    out.extend(keys.filter_map(|k| {
+                        let address = key_address(k)?;
+                        Some(match address.path {
+                            Some(path) if is_podman => format!("{}/{path}", address.name),
+                            _ => address.name.to_string(),
+                        })
                     }));
                     if exec && let Some(name) = &file.creds_store {
                         let site = HelperSite {
@@ -853,31 +876,21 @@ impl CredentialChain {
                             file: path.display().to_string(),
                         };
                         match site.list(self.timeout) {
-                            Ok(listed) => out.extend(listed.keys().map(|k| registry_of_key(k))),
+                            Ok(listed) => out.extend(
+                                listed
+                                    .keys()
+                                    .filter_map(|k| key_address(k).map(|a| a.name.to_string())),
+                            ),
                             Err(e) => errors.push((site.program(), e.to_string())),
                         }
                     }
                 }
                 Ok(None) => {}
-                Err(e) => errors.push((path.display().to_string(), e.clone())),
+                Err(e) => errors.push((path.display().to_string(), e.to_string())),
             }
         }
         (out, errors)
     }
-}
-
-/// The server strings sent to a helper's `get`, in order: what `docker login` stores.
-fn helper_spellings(registry: &str) -> Vec<String> {
-    if registry == DOCKER_HUB {
-        vec![DOCKER_HUB_KEY.to_string(), "docker.io".into()]
-    } else {
-        vec![registry.to_string(), format!("https://{registry}")]
-    }
-}
-
-fn registry_of_key(key: &str) -> String {
-    let n = normalize_key(key);
-    n.split('/').next().unwrap_or(&n).to_string()
 }
 
 fn helper_credential(c: store_helper::HelperCredential) -> Credential {
@@ -933,9 +946,10 @@ pub fn docker_config_summary(path: &Path) -> Result<Option<AuthFileSummary>, Aut
 /// Parses a Docker `config.json` / Podman `auth.json` and looks `registry` up the way the chain
 /// does (without running helpers): the `auths` key that serves it, decoded, or the
 /// `credHelpers` key naming its helper. For diagnosis and fuzzing.
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code, unreachable_pub))]
 pub fn lookup_in_auth_file(
     bytes: &[u8],
-    registry: &str,
+    registry: &RegistryName,
     repository: Option<&str>,
 ) -> Result<Option<String>, AuthFileError> {
     let path = Path::new("auth.json");
@@ -963,6 +977,10 @@ pub struct AuthFileSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn n(name: &str) -> RegistryName {
+        RegistryName::parse(name).unwrap()
+    }
     use std::io::Write as _;
 
     fn chain_with(docker: Option<&str>, podman: &[&str]) -> (tempfile::TempDir, CredentialChain) {
@@ -997,7 +1015,7 @@ mod tests {
     #[test]
     fn anonymous_when_nothing_is_configured() {
         let (_d, chain) = chain_with(None, &[]);
-        let r = chain.resolve("ghcr.io", Some("org/app")).unwrap();
+        let r = chain.resolve(&n("ghcr.io"), Some("org/app")).unwrap();
         assert_eq!(r.credential, Credential::Anonymous);
         assert_eq!(r.source().source, SourceKind::Anonymous);
     }
@@ -1013,7 +1031,7 @@ mod tests {
         ] {
             let json = format!(r#"{{"auths":{{"{key}":{{"auth":"YWxpY2U6cHc="}}}}}}"#);
             let (_d, chain) = chain_with(Some(&json), &[]);
-            let r = chain.resolve("ghcr.io", None).unwrap();
+            let r = chain.resolve(&n("ghcr.io"), None).unwrap();
             assert_eq!(r.credential.username(), Some("alice"), "{key}");
             assert!(matches!(&r.source().outcome, Outcome::Found { key: k, .. } if k == key));
         }
@@ -1028,9 +1046,9 @@ mod tests {
                 r#"{"auths":{"quay.io":{"auth":"aG9zdDpwdw=="}}}"#,
             ],
         );
-        let r = chain.resolve("quay.io", Some("org/app")).unwrap();
+        let r = chain.resolve(&n("quay.io"), Some("org/app")).unwrap();
         assert_eq!(r.credential.username(), Some("org"));
-        let r = chain.resolve("quay.io", Some("other/app")).unwrap();
+        let r = chain.resolve(&n("quay.io"), Some("other/app")).unwrap();
         assert_eq!(r.credential.username(), Some("host"));
         assert_eq!(r.source().source, SourceKind::Podman);
     }
@@ -1038,7 +1056,7 @@ mod tests {
     #[test]
     fn broken_docker_config_stops_the_chain() {
         let (_d, chain) = chain_with(Some("{\"auths\": {"), &[]);
-        let err = chain.resolve("ghcr.io", None).unwrap_err();
+        let err = chain.resolve(&n("ghcr.io"), None).unwrap_err();
         assert_eq!(err.source_kind, SourceKind::DockerAuths);
         let text = error_chain(&err);
         assert!(
@@ -1050,7 +1068,7 @@ mod tests {
     #[test]
     fn missing_store_helper_is_an_error_not_anonymous() {
         let (_d, chain) = chain_with(Some(r#"{"credsStore":"nonexistent-xyz"}"#), &[]);
-        let err = chain.resolve("ghcr.io", None).unwrap_err();
+        let err = chain.resolve(&n("ghcr.io"), None).unwrap_err();
         assert_eq!(err.source_kind, SourceKind::DockerCredsStore);
         assert!(
             error_chain(&err).contains(
@@ -1061,13 +1079,29 @@ mod tests {
         );
     }
 
+    /// Each file is read once per process: a file that another tool rewrites after the first
+    /// read does not change (or crash) what later lookups see.
+    #[test]
+    fn a_file_is_read_once() {
+        let (dir, chain) = chain_with(Some("{\"auths\": {"), &[]);
+        let err = chain.resolve(&n("ghcr.io"), None).unwrap_err();
+        assert_eq!(err.source_kind, SourceKind::DockerAuths);
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths":{"quay.io":{"auth":"YWxpY2U6cHc="}}}"#,
+        )
+        .unwrap();
+        let err = chain.resolve(&n("quay.io"), None).unwrap_err();
+        assert_eq!(err.source_kind, SourceKind::DockerAuths);
+    }
+
     #[test]
     fn identity_tokens_are_their_own_kind() {
         let (_d, chain) = chain_with(
             Some(r#"{"auths":{"x.azurecr.io":{"identitytoken":"rt","auth":"PHRva2VuPjo="}}}"#),
             &[],
         );
-        let r = chain.resolve("x.azurecr.io", None).unwrap();
+        let r = chain.resolve(&n("x.azurecr.io"), None).unwrap();
         assert!(matches!(
             r.credential,
             Credential::IdentityToken { username: None, .. }

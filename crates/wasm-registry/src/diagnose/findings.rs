@@ -9,12 +9,12 @@
 use serde::Serialize;
 use wasm_config::HelperError;
 
-use super::Protocol;
+use wasm_config::{RegistryAddress, RegistryName, Scheme};
+
 use crate::credentials::{
     AuthFileError, ChainError, DOCKER_HUB_KEY, Outcome, Resolution, SourceError, SourceKind,
-    Step as ChainStep, StoreHelperError, error_chain, normalize_key,
+    Step as ChainStep, StoreHelperError, error_chain,
 };
-use crate::reference::DOCKER_HUB;
 
 /// Step 1: where the credentials come from.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -102,10 +102,10 @@ impl CredentialFindings {
 }
 
 /// Whether `key` names `registry` in a spelling other than the ones `docker login` writes.
-pub(super) fn is_other_spelling(key: &str, registry: &str) -> bool {
-    key != registry
-        && !(registry == DOCKER_HUB && key == DOCKER_HUB_KEY)
-        && normalize_key(key) == registry
+pub(super) fn is_other_spelling(key: &str, registry: &RegistryName) -> bool {
+    key != registry.as_str()
+        && !(registry.is_docker_hub() && key == DOCKER_HUB_KEY)
+        && RegistryAddress::parse(key).is_ok_and(|a| a.name == *registry && a.path.is_none())
 }
 
 /// A credential source that is configured but broken.
@@ -281,7 +281,7 @@ pub struct ConnectionFindings {
     pub connected: Option<String>,
     /// Plain HTTP or TLS.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<Protocol>,
+    pub protocol: Option<Scheme>,
     /// Why that protocol.
     pub protocol_reason: String,
     /// The server's certificate, for TLS.
@@ -315,10 +315,10 @@ impl ConnectionFindings {
         lines.push(format!("address:     {address}"));
         lines.push(format!("proxy:       {}", self.proxy.describe()));
         match self.protocol {
-            Some(Protocol::Tls) => {
+            Some(Scheme::Https) => {
                 lines.push(format!("protocol:    TLS ({})", self.protocol_reason));
             }
-            Some(Protocol::PlainHttp) => {
+            Some(Scheme::Http) => {
                 lines.push(format!(
                     "protocol:    plain HTTP ({})",
                     self.protocol_reason

@@ -1,84 +1,89 @@
 //! The I/O of `registry test`: each step's requests, in order, collected into [`Findings`].
 //!
-//! Every choice mirrors [`crate::Transport::session`] (scheme, trusted certificates, when
-//! credentials may travel in clear text) and oci-client (the token request), so the findings
-//! describe what `push` and `pull` meet. Stops at the first step that makes the later ones
+//! The scheme, the trusted certificates and whether credentials may travel in clear text come
+//! from the registry's [`ConnectionPlan`], and requests go through the HTTP client of that plan:
+//! the ones `push` and `pull` use, so the findings describe what they meet. Stops at the first step that makes the later ones
 //! meaningless; the credential chain failing does not stop the connection checks, which need no
 //! credentials.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
-use wasm_config::Secret;
+use url::Url;
+use wasm_config::{Scheme, Secret};
 
 use super::proxy::{self, ProxyEnv};
 use super::tls::{self, HandshakeError};
 use super::{
     AccessCheck, AccessFindings, ApiFindings, ApiProblem, AuthFindings, AuthMethod, AuthOutcome,
     ChallengeFindings, ConnectionFindings, ConnectionProblem, CredentialFindings, Findings,
-    Options, Protocol, Report, Target, TrustFindings, join_host_port, repository_of, status_text,
+    Options, Report, Target, TrustFindings, join_host_port, repository_of, status_text,
     token_access,
 };
-use crate::credentials::{Credential, CredentialChain, Resolution, error_chain};
-use crate::error::{Action, RegistryError, classify_reqwest, error_text};
-use crate::reference::{host_part, is_loopback};
-use crate::token::{
-    Challenge, access_token_of, realm_is_safe, refresh_token_grant, scope, token_request_url,
+use crate::credentials::{Credential, Resolution, error_chain};
+use crate::error::{Action, CaFileProblem, RegistryError, error_text};
+use crate::plan::{ConnectionPlan, SchemeChoice, url_may_receive_secrets};
+use crate::session::{
+    Challenge, DnsError, Transport, refresh_token_grant, scope, token_answer, token_request_url,
 };
-use crate::transport::{http_client, read_cert};
 
 /// How long connecting (and the TLS handshake) may take, as in [`crate::Transport`].
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Runs every step against `target` with the credentials `chain` finds, and judges the result.
+/// Runs every step against `target` with the credentials the transport's chain finds, and
+/// judges the result.
 ///
 /// Fails only for local set-up problems (an unreadable `ca-file` or `SSL_CERT_FILE`); every
 /// problem with the registry, the network or the credentials is a finding in the report.
 pub async fn run(
-    chain: Arc<CredentialChain>,
+    transport: &Transport,
     target: &Target,
     options: &Options,
 ) -> Result<Report, RegistryError> {
     let registry = target.registry.clone();
     let repository = repository_of(target, options);
-    let settings = chain.config().registry(&registry).cloned();
-    let configured = settings.as_ref().and_then(|s| s.protocol);
-    let insecure = options.insecure || settings.as_ref().is_some_and(|s| s.insecure);
+    let plan = transport.plan(&registry, target.scheme);
 
-    // The trust of `Transport::session`: the system's roots, `ca-file`, `SSL_CERT_FILE`.
-    let mut certs = Vec::new();
+    // The trust of the plan: the system's roots, `ca-file`, `SSL_CERT_FILE`.
+    let mut extra_roots = Vec::new();
     let mut roots = vec!["the system's roots".to_string()];
-    if let Some(ca) = settings.as_ref().and_then(|s| s.ca_file.clone()) {
-        certs.push(read_cert(&ca, &registry)?);
-        roots.push(format!("ca-file {}", ca.display()));
-    }
-    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
-        let path = PathBuf::from(path);
-        certs.push(read_cert(&path, &registry)?);
-        roots.push(format!("SSL_CERT_FILE {}", path.display()));
+    for root in &plan.extra_roots {
+        let pem = std::fs::read(&root.path).map_err(|e| RegistryError::CaFile {
+            registry: registry.to_string(),
+            path: root.path.clone(),
+            problem: CaFileProblem::Read(e),
+        })?;
+        let certs = tls::pem_certificates(&pem);
+        if certs.is_empty() {
+            return Err(RegistryError::CaFile {
+                registry: registry.to_string(),
+                path: root.path.clone(),
+                problem: CaFileProblem::NoCertificate,
+            });
+        }
+        extra_roots.extend(certs);
+        roots.push(root.to_string());
     }
     let trust = Trust {
-        extra_roots: certs
-            .iter()
-            .flat_map(|c| tls::pem_certificates(&c.data))
-            .collect(),
+        extra_roots,
         roots: roots.join(" + "),
-        insecure,
+        insecure: plan.insecure.is_some(),
     };
 
     let mut findings = Findings::default();
 
     // 1. The credential chain (helpers block: off the async thread).
     let resolved = {
-        let chain = chain.clone();
+        let chain = transport.chain().clone();
         let (reg, repo) = (registry.clone(), repository.clone());
         tokio::task::spawn_blocking(move || chain.resolve(&reg, repo.as_deref()))
             .await
-            .map_err(|e| RegistryError::Setup(format!("credential lookup crashed: {e}")))?
+            .map_err(|source| RegistryError::Task {
+                what: "the credential lookup",
+                source,
+            })?
     };
     let resolution = match resolved {
         Ok(r) => {
@@ -92,24 +97,18 @@ pub async fn run(
     };
 
     // 2. The connection.
-    let choice = choose_protocol(
-        options.plain_http,
-        target.plain_http,
-        configured,
-        is_loopback(&registry),
-    );
     let proxies = ProxyEnv::from_env();
-    let (connection, protocol) = connect(target, &choice, &proxies, &trust).await;
+    let (connection, scheme) = connect(target, &plan, &proxies, &trust).await;
     findings.connection = Some(connection);
-    let Some(protocol) = protocol else {
+    let Some(scheme) = scheme else {
         return Ok(Report::new(target, options, &findings));
     };
 
-    // 3. GET /v2/.
-    let http = http_client(&certs, insecure)?;
-    let base = format!("{}://{}", protocol.scheme(), target.api_host);
+    // 3. GET /v2/, with the client `push` and `pull` use.
+    let http = transport.client_for(&plan)?;
+    let base = plan.base_url(scheme);
     let connection = findings.connection.as_ref().expect("set above");
-    let api = get_v2(&http, &base, &registry, &choice, connection).await;
+    let api = get_v2(&http, &base, &plan, scheme, connection).await;
     let answered = api.problem.is_none();
     findings.api = Some(api);
     let Some(resolution) = resolution.filter(|_| answered) else {
@@ -117,9 +116,7 @@ pub async fn run(
     };
 
     // 4. Authentication.
-    let cleartext_ok = protocol == Protocol::Tls
-        || is_loopback(&registry)
-        || configured == Some(wasm_config::Protocol::Http);
+    let cleartext_ok = plan.may_send_credentials(scheme);
     let action = if options.push {
         Action::Push
     } else {
@@ -155,111 +152,59 @@ struct Trust {
     insecure: bool,
 }
 
-/// Plain HTTP or TLS, decided as [`crate::Transport::session`] decides, plus the `http://`
-/// spelling of the registry argument.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Choice {
-    /// Settled by a flag, the config or the default; the reason is shown.
-    Fixed(Protocol, String),
-    /// A registry on this machine: TLS first, plain HTTP when the server does not speak TLS.
-    Probe,
-}
-
-fn choose_protocol(
-    plain_http_flag: bool,
-    spelled_http: bool,
-    configured: Option<wasm_config::Protocol>,
-    loopback: bool,
-) -> Choice {
-    use wasm_config::Protocol as P;
-    match configured {
-        _ if plain_http_flag => Choice::Fixed(Protocol::PlainHttp, "--plain-http".into()),
-        Some(P::Http) => Choice::Fixed(
-            Protocol::PlainHttp,
-            "`protocol = \"http\"` in the wasm config".into(),
-        ),
-        Some(P::Https) => Choice::Fixed(
-            Protocol::Tls,
-            "`protocol = \"https\"` in the wasm config".into(),
-        ),
-        None if spelled_http && loopback => {
-            Choice::Fixed(Protocol::PlainHttp, "the http:// in the address".into())
-        }
-        None if spelled_http => Choice::Fixed(
-            Protocol::PlainHttp,
-            "the http:// in the address; push and pull need --plain-http or `protocol = \
-             \"http\"` for it"
-                .into(),
-        ),
-        None if loopback => Choice::Probe,
-        None => Choice::Fixed(
-            Protocol::Tls,
-            "the default for registries not on this machine".into(),
-        ),
-    }
-}
-
 /// Step 2: resolve, connect (directly or through the proxy), and for TLS read and judge the
-/// certificate. Returns the protocol to continue with, or `None` when the connection failed.
+/// certificate. Returns the scheme to continue with, or `None` when the connection failed.
 async fn connect(
     target: &Target,
-    choice: &Choice,
+    plan: &ConnectionPlan,
     proxies: &ProxyEnv,
     trust: &Trust,
-) -> (ConnectionFindings, Option<Protocol>) {
-    let host = host_part(&target.api_host).to_string();
-    let explicit_port = target.api_host[host.len()..]
-        .strip_prefix(':')
-        .and_then(|p| p.parse::<u16>().ok());
-    let findings_for = |protocol: Protocol, reason: String| ConnectionFindings {
+) -> (ConnectionFindings, Option<Scheme>) {
+    let host = api_host_of(target);
+    let explicit_port = target.registry.port();
+    let findings_for = |scheme: Scheme, reason: String| ConnectionFindings {
         host: host.clone(),
-        port: explicit_port.unwrap_or(match protocol {
-            Protocol::Tls => 443,
-            Protocol::PlainHttp => 80,
+        port: explicit_port.unwrap_or(match scheme {
+            Scheme::Https => 443,
+            Scheme::Http => 80,
         }),
-        protocol: Some(protocol),
+        protocol: Some(scheme),
         protocol_reason: reason,
         ..ConnectionFindings::default()
     };
-    match choice {
-        Choice::Fixed(Protocol::PlainHttp, reason) => {
-            let mut f = findings_for(Protocol::PlainHttp, reason.clone());
+    let reason = plan.scheme_reason.to_string();
+    match plan.scheme {
+        SchemeChoice::Fixed(Scheme::Http) => {
+            let mut f = findings_for(Scheme::Http, reason);
             match open(&mut f, proxies, "http").await {
-                Ok(_) => (f, Some(Protocol::PlainHttp)),
+                Ok(_) => (f, Some(Scheme::Http)),
                 Err(problem) => {
                     f.problem = Some(problem);
                     (f, None)
                 }
             }
         }
-        Choice::Fixed(Protocol::Tls, reason) => {
-            let mut f = findings_for(Protocol::Tls, reason.clone());
+        SchemeChoice::Fixed(Scheme::Https) => {
+            let mut f = findings_for(Scheme::Https, reason);
             match tls_attempt(&mut f, proxies, trust).await {
-                Ok(()) => (f, Some(Protocol::Tls)),
+                Ok(()) => (f, Some(Scheme::Https)),
                 Err(problem) => {
                     f.problem = Some(problem);
                     (f, None)
                 }
             }
         }
-        Choice::Probe => {
-            let mut f = findings_for(
-                Protocol::Tls,
-                "a registry on this machine is tried with TLS first, then plain HTTP".into(),
-            );
+        SchemeChoice::TlsThenPlain => {
+            let mut f = findings_for(Scheme::Https, reason.clone());
             match tls_attempt(&mut f, proxies, trust).await {
-                Ok(()) => (f, Some(Protocol::Tls)),
+                Ok(()) => (f, Some(Scheme::Https)),
                 Err(ConnectionProblem::NotTls) => {
                     let mut f = findings_for(
-                        Protocol::PlainHttp,
-                        format!(
-                            "{} does not speak TLS; a registry on this machine is tried with \
-                             TLS first, then plain HTTP",
-                            f.target()
-                        ),
+                        Scheme::Http,
+                        format!("{} does not speak TLS; {reason}", f.target()),
                     );
                     match open(&mut f, proxies, "http").await {
-                        Ok(_) => (f, Some(Protocol::PlainHttp)),
+                        Ok(_) => (f, Some(Scheme::Http)),
                         Err(problem) => {
                             f.problem = Some(problem);
                             (f, None)
@@ -272,6 +217,18 @@ async fn connect(
                 }
             }
         }
+    }
+}
+
+/// The host that serves the registry API, without the port (`index.docker.io` for Docker Hub).
+fn api_host_of(target: &Target) -> String {
+    let authority = target.registry.api_authority();
+    match target.registry.port() {
+        Some(port) => authority
+            .strip_suffix(&format!(":{port}"))
+            .unwrap_or(authority)
+            .to_owned(),
+        None => authority.to_owned(),
     }
 }
 
@@ -409,46 +366,36 @@ async fn tcp(
     (addresses, Err(last))
 }
 
-/// The resolver's error in words that do not depend on the C library's phrasing.
+/// The resolver's error as the system's resolver words it (the C library gives no code that
+/// survives into the error, so it is shown, not interpreted).
 fn dns_text(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    if text.contains("Name or service not known")
-        || text.contains("nodename nor servname")
-        || text.contains("No address associated")
-        || text.contains("not known")
-    {
-        "no such host".into()
-    } else if text.contains("Temporary failure") || text.contains("try again") {
-        "the DNS server did not answer (temporary failure)".into()
-    } else {
-        text.trim_start_matches("failed to lookup address information: ")
-            .to_string()
-    }
+    e.to_string()
 }
 
-/// Step 3: `GET /v2/` without credentials, as oci-client's first request.
+/// Step 3: `GET /v2/` without credentials, as the first request of a client.
 async fn get_v2(
     http: &reqwest::Client,
-    base: &str,
-    registry: &str,
-    choice: &Choice,
+    base: &Url,
+    plan: &ConnectionPlan,
+    scheme: Scheme,
     connection: &ConnectionFindings,
 ) -> ApiFindings {
-    let url = format!("{base}/v2/");
+    let url = base.join("v2/").unwrap_or_else(|_| base.clone());
     let mut f = ApiFindings {
-        url: url.clone(),
+        url: url.to_string(),
         ..ApiFindings::default()
     };
-    let response = match http.get(&url).send().await {
+    let response = match http.get(url).send().await {
         Ok(r) => r,
         Err(e) => {
             f.problem = Some(ApiProblem::Network {
-                problem: request_problem(registry, &e, connection),
+                problem: request_problem(&e, connection),
             });
             return f;
         }
     };
     let status = response.status().as_u16();
+    let http10 = response.version() == reqwest::Version::HTTP_10;
     f.status = Some(status);
     let header = |name: &str| {
         response
@@ -476,10 +423,17 @@ async fn get_v2(
         .challenge
         .as_ref()
         .is_some_and(|c| c.is_bearer() || c.scheme.eq_ignore_ascii_case("basic"));
-    f.problem = if status == 400 && body.contains("HTTP request to an HTTPS server") {
-        let because = match choice {
-            Choice::Fixed(_, reason) => reason.split(';').next().unwrap_or(reason).to_string(),
-            Choice::Probe => "plain HTTP".into(),
+    // Go's HTTP server answers plain HTTP on a TLS port with a bare HTTP/1.0 400.
+    f.problem = if status == 400 && scheme == Scheme::Http && http10 {
+        let because = match plan.scheme {
+            SchemeChoice::Fixed(_) => plan
+                .scheme_reason
+                .to_string()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            SchemeChoice::TlsThenPlain => "plain HTTP".into(),
         };
         Some(ApiProblem::NeedsTls { because })
     } else if status == 407 {
@@ -503,25 +457,28 @@ async fn get_v2(
 
 /// A failed request, in the terms of step 2.
 fn request_problem(
-    registry: &str,
     e: &reqwest::Error,
     connection: &ConnectionFindings,
 ) -> ConnectionProblem {
-    match classify_reqwest(registry, e) {
-        Some(RegistryError::ConnectionRefused { .. }) if connection.proxy.url.is_some() => {
-            ConnectionProblem::ProxyUnreachable {
-                detail: "connection refused".into(),
-            }
-        }
-        Some(RegistryError::ConnectionRefused { .. }) => ConnectionProblem::Refused {
+    use crate::error::TransportKind as K;
+    match crate::error::transport_kind(e) {
+        K::Refused if connection.proxy.url.is_some() => ConnectionProblem::ProxyUnreachable {
+            detail: "connection refused".into(),
+        },
+        K::Refused => ConnectionProblem::Refused {
             address: connection.target(),
         },
-        Some(RegistryError::Dns { .. }) => ConnectionProblem::Dns {
-            detail: "no such host".into(),
+        K::Dns => ConnectionProblem::Dns {
+            detail: crate::error::causes(e)
+                .find_map(|c| c.downcast_ref::<DnsError>())
+                .map(DnsError::detail)
+                .unwrap_or_default(),
         },
-        Some(RegistryError::NotTls { .. }) => ConnectionProblem::NotTls,
-        Some(RegistryError::Untrusted { problem, .. }) => ConnectionProblem::Tls {
-            problem: super::TlsProblem::Other { detail: problem },
+        K::NotTls => ConnectionProblem::NotTls,
+        K::Untrusted(problem) => ConnectionProblem::Tls {
+            problem: super::TlsProblem::Other {
+                detail: problem.to_owned(),
+            },
         },
         _ if e.is_timeout() => ConnectionProblem::TimedOut {
             address: connection.target(),
@@ -574,7 +531,7 @@ fn describe_token_url(realm: &str, scope: Option<&str>, service: Option<&str>) -
 /// Step 4: authenticate as a client does for the challenge of `GET /v2/`.
 async fn authenticate(
     http: &reqwest::Client,
-    base: &str,
+    base: &Url,
     resolution: &Resolution,
     api: &ApiFindings,
     scope: Option<&str>,
@@ -608,20 +565,25 @@ async fn authenticate(
             return (f, Authz::None);
         };
         let service = challenge.service.as_deref();
-        if *credential != Credential::Anonymous && !realm_is_safe(&realm) {
+        // Parsed once: the URL checked is the URL requested.
+        let realm = match Url::parse(&realm) {
+            Ok(url) => url,
+            Err(e) => {
+                f.outcome = AuthOutcome::Failed {
+                    detail: format!("the token realm `{realm}` is not a URL: {e}"),
+                };
+                return (f, Authz::None);
+            }
+        };
+        if *credential != Credential::Anonymous && !url_may_receive_secrets(&realm) {
             f.outcome = AuthOutcome::Withheld {
                 reason: format!("the token service {realm} is plain HTTP on another host"),
             };
             return (f, Authz::None);
         }
-        let url = match token_request_url(&realm, scope, service) {
-            Ok(url) => url,
-            Err(detail) => {
-                f.outcome = AuthOutcome::Failed { detail };
-                return (f, Authz::None);
-            }
-        };
-        let shown = describe_token_url(&realm, scope, service);
+        let scopes: Vec<String> = scope.map(str::to_owned).into_iter().collect();
+        let url = token_request_url(&realm, &scopes, service);
+        let shown = describe_token_url(realm.as_str(), scope, service);
         let sent = match credential {
             Credential::IdentityToken { token, .. } => {
                 f.method = AuthMethod::RefreshToken;
@@ -632,7 +594,9 @@ async fn authenticate(
                     "POST {realm} with the identity token ({})",
                     form.join(", ")
                 ));
-                refresh_token_grant(http, &realm, service, scope, token).await
+                refresh_token_grant(http, &realm, service, scope.unwrap_or_default(), token)
+                    .send()
+                    .await
             }
             Credential::Basic { username, password } => {
                 f.request = Some(format!("GET {shown} with Basic auth as `{username}`"));
@@ -669,8 +633,8 @@ async fn authenticate(
             };
             return (f, Authz::None);
         }
-        let token = match access_token_of(&body) {
-            Ok(token) => token,
+        let token = match token_answer(&body) {
+            Ok(answer) => answer.token,
             Err(problem) => {
                 f.outcome = AuthOutcome::Failed {
                     detail: problem.into(),
@@ -678,11 +642,10 @@ async fn authenticate(
                 return (f, Authz::None);
             }
         };
-        f.granted = token_access(&token);
-        let token = Secret::new(token);
+        f.granted = token_access(token.expose());
         // The registry, not the token service, has the last word: try the token on /v2/.
         match http
-            .get(format!("{base}/v2/"))
+            .get(v2_url(base))
             .bearer_auth(token.expose())
             .send()
             .await
@@ -731,10 +694,10 @@ async fn authenticate(
         }
         Credential::Basic { username, password } => (username, password),
     };
-    let url = format!("{base}/v2/");
+    let url = v2_url(base);
     f.request = Some(format!("GET {url} with Basic auth as `{username}`"));
     match http
-        .get(&url)
+        .get(url)
         .basic_auth(username, Some(password.expose()))
         .send()
         .await
@@ -770,11 +733,16 @@ async fn authenticate(
     (f, Authz::None)
 }
 
+/// `BASE/v2/`.
+fn v2_url(base: &Url) -> Url {
+    base.join("v2/").unwrap_or_else(|_| base.clone())
+}
+
 /// Step 5: pull (and push) access, from the token's claim when it states it, else by requests
 /// that change nothing.
 async fn check_access(
     http: &reqwest::Client,
-    base: &str,
+    base: &Url,
     repository: &str,
     push: bool,
     auth: &AuthFindings,
@@ -815,7 +783,7 @@ fn error_code(body: &str) -> Option<String> {
 /// `GET /v2/REPO/tags/list`: 200, or 404 NAME_UNKNOWN (not pushed yet), means pull is allowed.
 async fn pull_check(
     http: &reqwest::Client,
-    base: &str,
+    base: &Url,
     repository: &str,
     authz: &Authz,
 ) -> AccessCheck {
@@ -826,7 +794,8 @@ async fn pull_check(
         note: None,
         server_error: None,
     };
-    let response = match authz.apply(http.get(format!("{base}{path}"))).send().await {
+    let url = base.join(&path[1..]).unwrap_or_else(|_| base.clone());
+    let response = match authz.apply(http.get(url)).send().await {
         Ok(r) => r,
         Err(e) => {
             check.evidence = format!("GET {path} failed: {}", error_chain(&e));
@@ -855,7 +824,7 @@ async fn pull_check(
 /// cancelled at once (`DELETE` on its location).
 async fn push_check(
     http: &reqwest::Client,
-    base: &str,
+    base: &Url,
     repository: &str,
     authz: &Authz,
 ) -> AccessCheck {
@@ -866,7 +835,8 @@ async fn push_check(
         note: None,
         server_error: None,
     };
-    let response = match authz.apply(http.post(format!("{base}{path}"))).send().await {
+    let url = base.join(&path[1..]).unwrap_or_else(|_| base.clone());
+    let response = match authz.apply(http.post(url)).send().await {
         Ok(r) => r,
         Err(e) => {
             check.evidence = format!("POST {path} failed: {}", error_chain(&e));
@@ -897,18 +867,24 @@ async fn push_check(
 
 async fn cancel_upload(
     http: &reqwest::Client,
-    base: &str,
+    base: &Url,
     location: Option<&str>,
     authz: &Authz,
 ) -> String {
     let Some(location) = location else {
         return "no upload location to cancel".into();
     };
-    let url = match reqwest::Url::parse(base).and_then(|b| b.join(location)) {
+    let url = match base.join(location) {
         Ok(url) => url,
         Err(_) => return format!("cannot cancel the upload: bad location `{location}`"),
     };
-    match authz.apply(http.delete(url)).send().await {
+    // Credentials go to the registry's own origin only.
+    let request = if url.origin() == base.origin() {
+        authz.apply(http.delete(url))
+    } else {
+        http.delete(url)
+    };
+    match request.send().await {
         Ok(r) if r.status().is_success() => "upload session cancelled".into(),
         Ok(r) => format!(
             "cancelling the upload session answered {}",
@@ -921,41 +897,6 @@ async fn cancel_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_config::Protocol as P;
-
-    #[test]
-    fn protocol_choice_follows_the_transport() {
-        let fixed = |c: Choice| match c {
-            Choice::Fixed(p, _) => Some(p),
-            Choice::Probe => None,
-        };
-        assert_eq!(fixed(choose_protocol(false, false, None, true)), None);
-        assert_eq!(
-            fixed(choose_protocol(false, false, None, false)),
-            Some(Protocol::Tls)
-        );
-        assert_eq!(
-            fixed(choose_protocol(true, false, Some(P::Https), false)),
-            Some(Protocol::PlainHttp)
-        );
-        assert_eq!(
-            fixed(choose_protocol(false, false, Some(P::Http), false)),
-            Some(Protocol::PlainHttp)
-        );
-        assert_eq!(
-            fixed(choose_protocol(false, false, Some(P::Https), true)),
-            Some(Protocol::Tls)
-        );
-        // `http://` in the address asks for plain HTTP, unless the config says otherwise.
-        assert_eq!(
-            fixed(choose_protocol(false, true, None, true)),
-            Some(Protocol::PlainHttp)
-        );
-        assert_eq!(
-            fixed(choose_protocol(false, true, Some(P::Https), false)),
-            Some(Protocol::Tls)
-        );
-    }
 
     #[test]
     fn token_urls_are_shown_readable() {

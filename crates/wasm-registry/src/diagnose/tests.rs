@@ -8,6 +8,7 @@ use wasm_config::HelperError;
 
 use super::findings::is_other_spelling;
 use super::*;
+use wasm_config::RegistryName;
 use crate::credentials::{
     AuthFileError, ChainError, DOCKER_HUB_KEY, Outcome, SourceError, SourceKind, Step as ChainStep,
     StoreHelperError,
@@ -73,7 +74,7 @@ fn reads_every_spelling() {
         ),
     ] {
         let t = target(input);
-        assert_eq!(t.registry, registry, "{input}");
+        assert_eq!(t.registry.as_str(), registry, "{input}");
         assert_eq!(t.api_host, api_host, "{input}");
         assert_eq!(t.plain_http, plain, "{input}");
         assert_eq!(t.repository, None, "{input}");
@@ -115,13 +116,13 @@ fn rejects_what_is_not_a_registry() {
 
 #[test]
 fn other_spellings_are_noticed_but_the_usual_ones_are_not() {
-    assert!(is_other_spelling("https://h.io/v2/", "h.io"));
-    assert!(is_other_spelling("http://h.io", "h.io"));
-    assert!(is_other_spelling("H.IO", "h.io"));
-    assert!(!is_other_spelling("h.io", "h.io"));
-    assert!(!is_other_spelling(DOCKER_HUB_KEY, "docker.io"));
+    assert!(is_other_spelling("https://h.io/v2/", &RegistryName::parse("h.io").unwrap()));
+    assert!(is_other_spelling("http://h.io", &RegistryName::parse("h.io").unwrap()));
+    assert!(is_other_spelling("H.IO", &RegistryName::parse("h.io").unwrap()));
+    assert!(!is_other_spelling("h.io", &RegistryName::parse("h.io").unwrap()));
+    assert!(!is_other_spelling(DOCKER_HUB_KEY, &RegistryName::parse("docker.io").unwrap()));
     // A namespace is not a spelling of the registry.
-    assert!(!is_other_spelling("quay.io/org", "quay.io"));
+    assert!(!is_other_spelling("quay.io/org", &RegistryName::parse("quay.io").unwrap()));
 }
 
 #[test]
@@ -201,7 +202,7 @@ fn anonymous() -> CredentialFindings {
     }
 }
 
-fn connected(protocol: Protocol) -> ConnectionFindings {
+fn connected(protocol: wasm_config::Scheme) -> ConnectionFindings {
     ConnectionFindings {
         host: "h.io".into(),
         port: 443,
@@ -242,7 +243,7 @@ fn auth(outcome: AuthOutcome) -> AuthFindings {
 fn passing(c: CredentialFindings) -> Findings {
     Findings {
         credentials: c,
-        connection: Some(connected(Protocol::Tls)),
+        connection: Some(connected(wasm_config::Scheme::Https)),
         api: Some(api(401, Some("Bearer"))),
         auth: Some(auth(AuthOutcome::Accepted)),
         access: None,
@@ -585,7 +586,7 @@ fn api_verdicts() {
 #[test]
 fn classifies_broken_credential_sources() {
     let chain_error = |cause: SourceError| ChainError {
-        registry: "h.io".into(),
+        registry: RegistryName::parse("h.io").unwrap(),
         source_kind: SourceKind::DockerCredsStore,
         location: "/h/.docker/config.json: credsStore -> docker-credential-x".into(),
         steps: Vec::new(),

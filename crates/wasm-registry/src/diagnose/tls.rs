@@ -174,10 +174,12 @@ fn ip_text(bytes: &[u8]) -> String {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (proleptic Gregorian calendar).
+/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time.
 pub(crate) fn utc_text(timestamp: i64) -> String {
-    let (year, month, day, h, m, sec) = crate::push::civil(timestamp);
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{sec:02} UTC")
+    match chrono::DateTime::from_timestamp(timestamp, 0) {
+        Some(time) => time.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        None => format!("{timestamp} s after 1970 (out of range)"),
+    }
 }
 
 /// Accepts every certificate and keeps the chain; signatures are still checked, so the

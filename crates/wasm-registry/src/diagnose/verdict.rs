@@ -173,7 +173,7 @@ impl Verdict {
     /// The first problem in step order decides; a credential source that fails comes first,
     /// because `push` and `pull` stop there too.
     pub fn decide(target: &Target, options: &Options, findings: &Findings) -> Verdict {
-        let registry = &target.registry;
+        let registry = target.registry.as_str();
         let c = &findings.credentials;
         if let Some(p) = &c.problem {
             let code = match p.kind {
@@ -331,7 +331,7 @@ fn login_fix(registry: &str) -> String {
 }
 
 fn no_credentials(target: &Target, c: &CredentialFindings, what: Option<(&str, &str)>) -> Verdict {
-    let registry = &target.registry;
+    let registry = target.registry.as_str();
     let what = match what {
         Some((action, repository)) => format!(" to {action} {repository}"),
         None => String::new(),
@@ -353,7 +353,7 @@ fn auth_verdict(
     repository: Option<&str>,
     push: bool,
 ) -> Option<Verdict> {
-    let registry = &target.registry;
+    let registry = target.registry.as_str();
     let source = c.source.as_deref().unwrap_or("the credential chain");
     Some(match &auth.outcome {
         AuthOutcome::NotNeeded | AuthOutcome::Accepted | AuthOutcome::Anonymous => return None,
@@ -433,7 +433,7 @@ fn connection_verdict(
     conn: &ConnectionFindings,
     problem: &ConnectionProblem,
 ) -> Verdict {
-    let registry = &target.registry;
+    let registry = target.registry.as_str();
     let proxy = conn.proxy.url.as_deref().unwrap_or("the proxy");
     let variable = conn
         .proxy
@@ -582,7 +582,7 @@ fn api_verdict(
     api: &ApiFindings,
     problem: &ApiProblem,
 ) -> Verdict {
-    let registry = &target.registry;
+    let registry = target.registry.as_str();
     let status = api.status.map(status_text).unwrap_or_default();
     match problem {
         ApiProblem::NotRegistry => Verdict::fail(

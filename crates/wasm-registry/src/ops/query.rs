@@ -6,10 +6,13 @@ use std::cmp::Ordering;
 use serde::Serialize;
 
 use crate::component::{WasmFile, WasmKind, check_file};
-use crate::error::{Action, RegistryError};
-use crate::pull::fetch_manifest;
+use crate::error::RegistryError;
+use crate::ops::pull::fetch_manifest;
 use crate::reference::{Reference, Repository};
-use crate::transport::Transport;
+use crate::session::Transport;
+
+/// A Wasm config is a few KiB; more than this is refused.
+const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
 
 /// What `inspect` found.
 #[derive(Debug, Clone, Serialize)]
@@ -42,24 +45,22 @@ pub async fn inspect_reference(
     reference: &Reference,
 ) -> Result<Inspection, RegistryError> {
     let session = transport
-        .session(reference.registry(), reference.repository(), Action::Pull)
+        .session(reference.registry(), reference.repository())
         .await?;
     let wasm = fetch_manifest(&session, reference, transport.cache()).await?;
-    let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
-    let image = reference.to_oci();
+    let descriptor = &wasm.manifest.config;
     let config = session
-        .renewing(&ctx, &image, || async {
-            let mut config = Vec::new();
-            session
-                .client
-                .pull_blob(&image, &wasm.manifest.config, &mut config)
-                .await
-                .map(|()| config)
-        })
+        .read_blob(
+            reference.repository(),
+            &descriptor.digest,
+            u64::try_from(descriptor.size).unwrap_or(u64::MAX),
+            &reference.to_string(),
+            MAX_CONFIG_BYTES,
+        )
         .await?;
     let config: oci_wasm::WasmConfig =
-        crate::pull::parse_wasm_config(&config).map_err(|e| RegistryError::Protocol {
-            registry: session.registry.clone(),
+        crate::manifest::parse_wasm_config(&config).map_err(|e| RegistryError::Protocol {
+            registry: session.registry.to_string(),
             problem: format!("the config of {reference} is not a Wasm config: {e}"),
         })?;
     let (imports, exports) = config
@@ -84,6 +85,22 @@ pub async fn inspect_reference(
     })
 }
 
+/// The digest of the manifest `reference` points at now (one `HEAD` request), or `None` when
+/// the registry has no such tag: what a lock compares its pinned digest with.
+pub async fn manifest_digest(
+    transport: &Transport,
+    reference: &Reference,
+) -> Result<Option<String>, RegistryError> {
+    let session = transport
+        .session(reference.registry(), reference.repository())
+        .await?;
+    let wanted = reference.digest().or(reference.tag()).unwrap_or("latest");
+    Ok(session
+        .head_manifest(reference.repository(), wanted, &reference.to_string())
+        .await?
+        .map(|head| head.digest))
+}
+
 /// The tags of a repository, sorted: semantic versions in version order (newest last), then
 /// the other tags alphabetically.
 pub async fn tags(
@@ -91,23 +108,11 @@ pub async fn tags(
     repository: &Repository,
 ) -> Result<Vec<String>, RegistryError> {
     let session = transport
-        .session(&repository.registry, &repository.repository, Action::Pull)
+        .session(&repository.registry, &repository.repository)
         .await?;
-    let reference = Reference::parse(&format!("{repository}:latest"))?;
-    let image = reference.to_oci();
-    let ctx = session.ctx(&repository.repository, repository.to_string(), Action::Pull);
-    let token = session
-        .client
-        .auth(&image, &session.auth, oci_client::RegistryOperation::Pull)
-        .await
-        .map_err(|e| ctx.classify(e))?;
-    let ctx = ctx.authenticated(&token);
-    let response = session
-        .renewing(&ctx, &image, || {
-            session.client.list_tags(&image, &session.auth, None, None)
-        })
+    let mut tags = session
+        .list_tags(&repository.repository, &repository.to_string())
         .await?;
-    let mut tags = response.tags;
     sort_tags(&mut tags);
     Ok(tags)
 }

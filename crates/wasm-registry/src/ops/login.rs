@@ -1,7 +1,7 @@
 //! `wasm login`: check a username and password against a registry before they are stored, and
 //! learn whether the registry hands out an identity token to store instead of the password.
 //!
-//! [`verify`] follows the registry's answer to `GET /v2/`:
+//! [`verify_login`] follows the registry's answer to `GET /v2/`:
 //! - 200 without a challenge: the registry asks for no credentials; they cannot be checked;
 //! - a `Basic` challenge: `GET /v2/` with Basic auth must answer 200;
 //! - a `Bearer` challenge: first the OAuth2 password grant (`POST` to the realm with
@@ -13,20 +13,23 @@
 //! Storing is [`crate::credentials::store_login`]; `logout` is
 //! [`crate::credentials::erase_login`].
 //!
-//! What must stay true: the password goes only to the registry and to the realm it names, only
-//! over HTTPS or to this machine (unless the registry's config says `protocol = "http"`), and
-//! into no error or log.
+//! The scheme and trust come from the registry's [`crate::ConnectionPlan`], as for `push` and
+//! `pull`, with an `http://` or `https://` written in the address taken into account.
+//!
+//! What must stay true: the password goes only to the registry and to the realm it names (the
+//! parsed URL that was checked), only over HTTPS or to this machine (unless the registry's
+//! config says `protocol = "http"`), and into no error or log.
 
 use serde::Deserialize;
-use wasm_config::Secret;
+use url::Url;
+use wasm_config::{RegistryAddress, Secret};
 
-use crate::credentials::{Credential, normalize_key};
-use crate::error::{RegistryError, classify_reqwest, error_text};
-use crate::reference::canonical_registry;
-use crate::token::{Challenge, realm_is_safe};
-use crate::transport::Transport;
+use crate::credentials::Credential;
+use crate::error::{RegistryError, classify_transport, error_text};
+use crate::plan::url_may_receive_secrets;
+use crate::session::{Challenge, Transport};
 
-/// What [`verify`] learnt.
+/// What [`verify_login`] learnt.
 #[derive(Debug)]
 pub enum Verified {
     /// The registry accepted the username and password.
@@ -54,45 +57,45 @@ impl Verified {
     }
 }
 
-/// The canonical registry (`HOST[:PORT]`, `docker.io` for Docker Hub) for a registry written in
-/// any spelling found in the wild: `ghcr.io`, `https://ghcr.io`, `https://ghcr.io/v2/`,
-/// `https://index.docker.io/v1/`, `localhost:5000`. A path that names a repository is refused.
-pub fn parse_registry(input: &str) -> Result<String, String> {
-    let key = normalize_key(input);
-    if key.is_empty() {
+/// The registry of `wasm login` and `wasm logout`, in any spelling found in the wild:
+/// `ghcr.io`, `https://ghcr.io`, `https://ghcr.io/v2/`, `https://index.docker.io/v1/`,
+/// `localhost:5000`, `http://localhost:5000`. A path that names a repository is refused.
+pub fn parse_login_registry(input: &str) -> Result<RegistryAddress, String> {
+    if input.trim().is_empty() {
         return Err("the registry is empty; write it as HOST[:PORT], e.g. ghcr.io".into());
     }
-    if let Some((host, _)) = key.split_once('/') {
+    let address = RegistryAddress::parse(input).map_err(|e| e.to_string())?;
+    if address.path.is_some() {
         return Err(format!(
-            "`{input}` names a path on a registry; credentials are per registry: use `{host}`"
+            "`{input}` names a path on a registry; credentials are per registry: use `{}`",
+            address.name
         ));
     }
-    canonical_registry(&key)
+    Ok(address)
 }
 
-/// Checks `username` and `password` against `registry` (canonical, see [`parse_registry`]);
-/// see the module docs for the requests.
-pub async fn verify(
+/// Checks `username` and `password` against the registry at `address` (see
+/// [`parse_login_registry`]); see the module docs for the requests.
+pub async fn verify_login(
     transport: &Transport,
-    registry: &str,
+    address: &RegistryAddress,
     username: &str,
     password: &Secret<String>,
 ) -> Result<Verified, RegistryError> {
-    let endpoint = transport.endpoint(registry).await?;
-    if !endpoint.may_send_credentials(registry) {
+    let registry = address.name.as_str();
+    let endpoint = transport.endpoint(&address.name, address.scheme)?;
+    let (probe, scheme) = endpoint.get_v2().await?;
+    if !endpoint.plan.may_send_credentials(scheme) {
         return Err(RegistryError::CleartextCredentials {
             registry: registry.to_string(),
         });
     }
-    let http = endpoint.http_client()?;
-    let base = endpoint.base_url(registry);
-    let network = |e: reqwest::Error| {
-        classify_reqwest(registry, &e).unwrap_or_else(|| RegistryError::Request {
-            registry: registry.to_string(),
-            action: "login".into(),
-            source: Box::new(e),
-        })
-    };
+    let http = &endpoint.client;
+    let v2 = endpoint.plan.base_url(scheme).join("v2/").map_err(|e| RegistryError::Protocol {
+        registry: registry.to_string(),
+        problem: format!("cannot form the API URL: {e}"),
+    })?;
+    let network = |e: reqwest::Error| classify_transport(registry, "login", Box::new(e));
     let rejected = |detail: String| RegistryError::LoginRejected {
         registry: registry.to_string(),
         username: username.to_string(),
@@ -103,31 +106,23 @@ pub async fn verify(
         problem,
     };
 
-    let probe = http
-        .get(format!("{base}/v2/"))
-        .send()
-        .await
-        .map_err(network)?;
     let status = probe.status().as_u16();
-    let challenge = probe
-        .headers()
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Challenge::parse);
+    let challenge = Challenge::of(probe.headers());
     match status {
         200..=299 => {
             tracing::info!(registry, "GET /v2/ answered {status} without a challenge");
             return Ok(Verified::Unchecked);
         }
         401 => {}
-        400 if probe.text().await.is_ok_and(|t| t.contains("HTTPS server")) => {
+        400 if scheme == wasm_config::Scheme::Http && probe.version() == reqwest::Version::HTTP_10 => {
             return Err(RegistryError::NeedsTls {
                 registry: registry.to_string(),
             });
         }
         _ => {
             return Err(protocol(format!(
-                "GET /v2/ answered {status}, not 200 or 401: is {base} an OCI registry?"
+                "GET /v2/ answered {status}, not 200 or 401: is {} an OCI registry?",
+                endpoint.plan.base_url(scheme).as_str().trim_end_matches('/')
             )));
         }
     }
@@ -140,7 +135,7 @@ pub async fn verify(
 
     if !challenge.is_bearer() {
         let answer = http
-            .get(format!("{base}/v2/"))
+            .get(v2.clone())
             .basic_auth(username, Some(password.expose()))
             .send()
             .await
@@ -160,7 +155,10 @@ pub async fn verify(
     let Some(realm) = challenge.realm() else {
         return Err(protocol("its Bearer challenge names no realm".into()));
     };
-    if !realm_is_safe(realm) {
+    // Parsed once: the URL checked is the URL the password goes to.
+    let realm = Url::parse(realm)
+        .map_err(|_| protocol(format!("its token realm `{realm}` is not a URL")))?;
+    if !url_may_receive_secrets(&realm) {
         return Err(protocol(format!(
             "its token realm {realm} is plain HTTP on another host; refusing to send the \
              password there"
@@ -178,8 +176,13 @@ pub async fn verify(
         ("access_type", "offline"),
         ("scope", ""),
     ];
-    tracing::debug!(realm, service, "login: OAuth2 password grant");
-    let answer = http.post(realm).form(&form).send().await.map_err(network)?;
+    tracing::debug!(realm = %realm, service, "login: OAuth2 password grant");
+    let answer = http
+        .post(realm.clone())
+        .form(&form)
+        .send()
+        .await
+        .map_err(network)?;
     let status = answer.status().as_u16();
     let body = answer.text().await.map_err(network)?;
     match status {
@@ -199,7 +202,7 @@ pub async fn verify(
         401 | 403 => return Err(rejected(error_text(&body))),
         400 | 404 | 405 => {
             tracing::debug!(
-                realm,
+                realm = %realm,
                 status,
                 "the realm does not take the password grant; asking with GET and Basic auth"
             );
@@ -241,6 +244,7 @@ mod tests {
 
     #[test]
     fn registries_in_every_spelling() {
+        let name = |input| parse_login_registry(input).unwrap().name.to_string();
         for input in [
             "ghcr.io",
             "https://ghcr.io",
@@ -249,23 +253,28 @@ mod tests {
             "https://ghcr.io/v2/",
             "GHCR.io",
         ] {
-            assert_eq!(parse_registry(input).unwrap(), "ghcr.io", "{input}");
+            assert_eq!(name(input), "ghcr.io", "{input}");
         }
         for input in [
             "docker.io",
             "https://index.docker.io/v1/",
             "registry-1.docker.io",
         ] {
-            assert_eq!(parse_registry(input).unwrap(), "docker.io", "{input}");
+            assert_eq!(name(input), "docker.io", "{input}");
         }
-        assert_eq!(parse_registry("localhost:5000").unwrap(), "localhost:5000");
+        assert_eq!(name("localhost:5000"), "localhost:5000");
+        // The scheme is kept: `wasm login http://HOST` speaks plain HTTP, as `registry test`.
+        assert_eq!(
+            parse_login_registry("http://localhost:5000").unwrap().scheme,
+            Some(wasm_config::Scheme::Http)
+        );
         assert!(
-            parse_registry("ghcr.io/me/app")
+            parse_login_registry("ghcr.io/me/app")
                 .unwrap_err()
                 .contains("use `ghcr.io`")
         );
-        assert!(parse_registry("").is_err());
-        assert!(parse_registry("host:99999").is_err());
+        assert!(parse_login_registry("").is_err());
+        assert!(parse_login_registry("host:99999").is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Only idempotent steps are retried as a whole: a manifest or tag read, a blob existence
 //! check, a blob download (restarted into a fresh temporary file), a blob upload (restarted as
 //! a new upload session; the registry discards the abandoned one) and a manifest write (the
-//! same bytes to the same tag). What is transient is [`RegistryError::is_transient`].
+//! same bytes to the same tag). What is transient is [`RegistryError::is_transient`]; a
+//! registry's `Retry-After` sets the least delay.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -52,7 +53,8 @@ impl RetryPolicy {
         if !error.is_transient() || retry + 1 >= self.attempts {
             return None;
         }
-        let delay = self.delay(retry);
+        // A registry that says how long to wait (`Retry-After`) is taken at its word.
+        let delay = self.delay(retry).max(error.retry_after().unwrap_or_default());
         (started.elapsed() + delay <= self.max_total).then_some(delay)
     }
 
@@ -143,6 +145,7 @@ mod tests {
             registry: "r".into(),
             status: 503,
             detail: String::new(),
+            retry_after: None,
         }
     }
 
@@ -177,11 +180,32 @@ mod tests {
         let result: Result<(), _> = policy
             .run("step", || {
                 calls.set(calls.get() + 1);
-                async { Err(RegistryError::Setup("no".into())) }
+                async {
+                    Err(RegistryError::Protocol {
+                        registry: "r".into(),
+                        problem: "no".into(),
+                    })
+                }
             })
             .await;
         assert!(result.is_err());
         assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn retry_after_sets_the_least_delay() {
+        let p = RetryPolicy::default();
+        let mut e = unavailable();
+        if let RegistryError::Unavailable { retry_after, .. } = &mut e {
+            *retry_after = Some(Duration::from_secs(5));
+        }
+        let d = p.next_delay(0, Instant::now(), &e).unwrap();
+        assert_eq!(d, Duration::from_secs(5));
+        // Longer than the policy allows in all: give up now, with the registry's advice.
+        if let RegistryError::Unavailable { retry_after, .. } = &mut e {
+            *retry_after = Some(Duration::from_secs(3600));
+        }
+        assert_eq!(p.next_delay(0, Instant::now(), &e), None);
     }
 
     #[test]

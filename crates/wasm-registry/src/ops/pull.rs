@@ -10,26 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt as _;
-use oci_client::manifest::{OciDescriptor, OciImageManifest};
-use oci_wasm::{WASM_LAYER_MEDIA_TYPE, WASM_MANIFEST_CONFIG_MEDIA_TYPE};
 use serde::Serialize;
 use std::io::Write as _;
 
 use crate::cache::Cache;
-use crate::error::{Action, RegistryError};
+use crate::error::{RegistryError, classify_transport};
+use crate::manifest::{WasmManifest, check_manifest};
 use crate::progress::Progress;
 use crate::reference::Reference;
-use crate::transport::{Session, Transport};
-
-/// Manifests larger than this are refused (registries cap them at 4 MiB too).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-
-/// The manifest media types a pull accepts.
-pub(crate) const ACCEPTED_MANIFESTS: &[&str] = &[
-    oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
-    oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
-    oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
-];
+use crate::session::{Session, Transport};
 
 /// What a pull did.
 #[derive(Debug, Clone, Serialize)]
@@ -46,42 +35,27 @@ pub struct PullOutcome {
     pub size: u64,
 }
 
-/// A Wasm artifact's manifest, checked.
-pub(crate) struct WasmManifest {
-    pub(crate) digest: String,
-    pub(crate) manifest: OciImageManifest,
-    pub(crate) layer: OciDescriptor,
-}
-
 /// Fetches and checks the manifest of `reference`, and records it in the cache.
 pub(crate) async fn fetch_manifest(
     session: &Session,
     reference: &Reference,
     cache: Option<&Cache>,
 ) -> Result<WasmManifest, RegistryError> {
-    let image = reference.to_oci();
-    let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
-    let token = session
-        .client
-        .auth(&image, &session.auth, oci_client::RegistryOperation::Pull)
-        .await
-        .map_err(|e| ctx.classify(e))?;
-    let ctx = ctx.authenticated(&token);
-    let (bytes, digest) = session
-        .renewing(&ctx, &image, || {
-            session
-                .client
-                .pull_manifest_raw(&image, &session.auth, ACCEPTED_MANIFESTS)
-        })
+    let wanted = reference
+        .digest()
+        .or(reference.tag())
+        .unwrap_or("latest");
+    let raw = session
+        .get_manifest(reference.repository(), wanted, &reference.to_string())
         .await?;
-    let wasm = check_manifest(&bytes, digest, reference, &session.registry)?;
+    let wasm = check_manifest(&raw.bytes, raw.digest, reference)?;
     if let Some(cache) = cache {
         // The cache is an optimisation: failing to write it is logged, not fatal.
         let stored = cache
-            .put_blob(&wasm.digest, &bytes)
+            .put_blob(&wasm.digest, &raw.bytes)
             .and_then(|()| match reference.tag() {
                 Some(tag) if reference.digest().is_none() => cache.set_ref(
-                    reference.registry(),
+                    reference.registry().as_str(),
                     reference.repository(),
                     tag,
                     &wasm.digest,
@@ -93,105 +67,6 @@ pub(crate) async fn fetch_manifest(
         }
     }
     Ok(wasm)
-}
-
-/// Checks manifest bytes as a pull does (size limit, JSON, one `application/wasm` layer, the
-/// Wasm config media type). For diagnosis and fuzzing.
-pub fn check_manifest_bytes(bytes: &[u8], reference: &Reference) -> Result<(), RegistryError> {
-    let digest = crate::component::sha256_digest(bytes);
-    check_manifest(bytes, digest, reference, reference.registry()).map(|_| ())
-}
-
-/// Parses a Wasm config blob (`application/vnd.wasm.config.v0+json`) as oci-wasm defines it.
-pub fn parse_wasm_config(bytes: &[u8]) -> Result<oci_wasm::WasmConfig, serde_json::Error> {
-    serde_json::from_slice(bytes)
-}
-
-/// Checks that a manifest describes a Wasm artifact: one `application/wasm` layer and the Wasm
-/// config media type. `digest` is the manifest's digest; `registry` names the source in errors.
-pub(crate) fn check_manifest(
-    bytes: &[u8],
-    digest: String,
-    reference: &Reference,
-    registry: &str,
-) -> Result<WasmManifest, RegistryError> {
-    let protocol = |problem: String| RegistryError::Protocol {
-        registry: registry.to_string(),
-        problem,
-    };
-    if bytes.len() > MAX_MANIFEST_BYTES {
-        return Err(protocol(format!(
-            "the manifest of {reference} is {} bytes, more than the {MAX_MANIFEST_BYTES} allowed",
-            bytes.len()
-        )));
-    }
-    if let Some(expected) = reference.digest()
-        && expected != digest
-    {
-        return Err(protocol(format!(
-            "asked for {expected} but the manifest's digest is {digest}"
-        )));
-    }
-    let not_wasm = |problem: String| RegistryError::NotWasmArtifact {
-        reference: reference.to_string(),
-        problem,
-    };
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        protocol(format!(
-            "the manifest of {reference} is not valid JSON: {e}"
-        ))
-    })?;
-    let media_type = value
-        .get("mediaType")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    if media_type == oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE
-        || value.get("manifests").is_some()
-    {
-        return Err(not_wasm(
-            "it is an image index (a multi-platform image), not a single Wasm artifact".into(),
-        ));
-    }
-    let manifest: OciImageManifest = serde_json::from_value(value).map_err(|e| {
-        protocol(format!(
-            "the manifest of {reference} is not an OCI image manifest: {e}"
-        ))
-    })?;
-    if manifest.config.media_type != WASM_MANIFEST_CONFIG_MEDIA_TYPE {
-        return Err(not_wasm(format!(
-            "its config has media type `{}`, expected `{WASM_MANIFEST_CONFIG_MEDIA_TYPE}` (is it a \
-             container image?)",
-            manifest.config.media_type
-        )));
-    }
-    let layer = match manifest.layers.as_slice() {
-        [layer] if layer.media_type == WASM_LAYER_MEDIA_TYPE => layer.clone(),
-        [layer] => {
-            return Err(not_wasm(format!(
-                "its layer has media type `{}`, expected `{WASM_LAYER_MEDIA_TYPE}`",
-                layer.media_type
-            )));
-        }
-        [] => return Err(not_wasm("it has no layer".into())),
-        layers => {
-            return Err(not_wasm(format!(
-                "it has {} layers, expected one `{WASM_LAYER_MEDIA_TYPE}` layer",
-                layers.len()
-            )));
-        }
-    };
-    crate::reference::validate_digest(&layer.digest)
-        .map_err(|problem| protocol(format!("the layer of {reference}: {problem}")))?;
-    if layer.size < 0 {
-        return Err(protocol(format!(
-            "the layer of {reference} has a negative size"
-        )));
-    }
-    Ok(WasmManifest {
-        digest,
-        manifest,
-        layer,
-    })
 }
 
 /// Where `wasm pull` writes when given `output` (a file, a directory, or nothing).
@@ -228,7 +103,7 @@ pub async fn pull(
         return pull_offline(cache, reference, &target);
     }
     let session = transport
-        .session(reference.registry(), reference.repository(), Action::Pull)
+        .session(reference.registry(), reference.repository())
         .await?;
     let wasm = fetch_manifest(&session, reference, cache).await?;
     let expected_size = wasm.layer.size as u64;
@@ -256,7 +131,7 @@ pub async fn pull(
     if let Some(cache) = cache {
         let _ = cache.add_source(
             &wasm.layer.digest,
-            reference.registry(),
+            reference.registry().as_str(),
             reference.repository(),
         );
     }
@@ -292,14 +167,14 @@ fn pull_offline(
     let digest = match (reference.digest(), reference.tag()) {
         (Some(d), _) => d.to_string(),
         (None, Some(tag)) => cache
-            .get_ref(reference.registry(), reference.repository(), tag)
+            .get_ref(reference.registry().as_str(), reference.repository(), tag)
             .ok_or_else(|| missing(format!("the tag `{tag}` has not been pulled before")))?,
         (None, None) => return Err(missing("the reference names no tag or digest".into())),
     };
     let bytes = cache
         .read_blob(&digest)
         .ok_or_else(|| missing(format!("its manifest {digest} is not in the cache")))?;
-    let wasm = check_manifest(&bytes, digest, reference, reference.registry())?;
+    let wasm = check_manifest(&bytes, digest, reference)?;
     let size = wasm.layer.size as u64;
     let blob = cache.blob(&wasm.layer.digest, size).ok_or_else(|| {
         missing(format!(
@@ -329,8 +204,6 @@ async fn download(
     cache: Option<&Cache>,
     progress: Arc<dyn Progress>,
 ) -> Result<(), RegistryError> {
-    let image = reference.to_oci();
-    let ctx = session.ctx(reference.repository(), reference.to_string(), Action::Pull);
     let expected_size = wasm.layer.size as u64;
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -343,6 +216,8 @@ async fn download(
         Cache(crate::cache::BlobWriter),
         Direct(tempfile::NamedTempFile, std::fs::File),
     }
+    // The cache keeps sha256 blobs only.
+    let cache = cache.filter(|_| wasm.layer.digest.starts_with("sha256:"));
     let mut sink = match cache.map(|c| c.blob_writer(false)) {
         Some(Ok(w)) => Sink::Cache(w),
         other => {
@@ -361,19 +236,22 @@ async fn download(
         }
     };
 
-    // The stream verifies the digest (and the registry's Docker-Content-Digest) and fails
-    // before its end on a mismatch; the size is checked here as the bytes arrive.
-    // An access token that expired since the manifest was read is renewed (`renewal`).
-    let mut stream = session
-        .renewing(&ctx, &image, || {
-            session.client.pull_blob_stream(&image, &wasm.layer)
-        })
+    // The digest is computed as the bytes arrive and checked at the end, before the file is
+    // moved into place; the size is checked as the bytes arrive.
+    let response = session
+        .get_blob(
+            reference.repository(),
+            &wasm.layer.digest,
+            &reference.to_string(),
+        )
         .await?;
+    let mut stream = response.bytes_stream();
+    let mut hasher = crate::component::StreamingDigest::for_digest(&wasm.layer.digest);
     progress.begin("downloading", expected_size);
     let mut written: u64 = 0;
     let started = std::time::Instant::now();
     let stalled = || RegistryError::Stalled {
-        registry: session.registry.clone(),
+        registry: session.registry.to_string(),
         what: format!("the download of {}", wasm.layer.digest),
         after: session.timeout,
     };
@@ -388,21 +266,17 @@ async fn download(
             return Err(stalled());
         }
         let Some(chunk) = next else { break };
-        let chunk = chunk.map_err(|e| match e.get_ref().map(|inner| inner.to_string()) {
-            Some(text) if text.to_ascii_lowercase().contains("digest") => RegistryError::Protocol {
-                registry: session.registry.clone(),
-                problem: format!("the layer of {reference} does not match its digest: {text}"),
-            },
-            _ => RegistryError::Request {
-                registry: session.registry.clone(),
-                action: format!("download of {}", wasm.layer.digest),
-                source: Box::new(e),
-            },
+        let chunk = chunk.map_err(|e| {
+            classify_transport(
+                session.registry.as_str(),
+                &format!("download of {}", wasm.layer.digest),
+                Box::new(e),
+            )
         })?;
         written += chunk.len() as u64;
         if written > expected_size {
             return Err(RegistryError::Protocol {
-                registry: session.registry.clone(),
+                registry: session.registry.to_string(),
                 problem: format!(
                     "the layer of {reference} is longer than its declared size of {expected_size} bytes"
                 ),
@@ -415,14 +289,25 @@ async fn download(
             Sink::Direct(_, f) => f.write_all(&chunk),
         };
         result.map_err(io_err("cannot write the download of", target))?;
+        hasher.update(&chunk);
         progress.advance(chunk.len() as u64);
     }
     progress.end();
     if written != expected_size {
         return Err(RegistryError::Protocol {
-            registry: session.registry.clone(),
+            registry: session.registry.to_string(),
             problem: format!(
                 "the layer of {reference} ended after {written} of {expected_size} bytes"
+            ),
+        });
+    }
+    let actual = hasher.finish();
+    if actual != wasm.layer.digest {
+        return Err(RegistryError::Protocol {
+            registry: session.registry.to_string(),
+            problem: format!(
+                "the layer of {reference} does not match its digest: expected {}, got {actual}",
+                wasm.layer.digest
             ),
         });
     }
