@@ -168,9 +168,7 @@ pub(crate) fn exit_code_of(err: &anyhow::Error) -> u8 {
             };
         }
         if cause.downcast_ref::<wasm_registry::ChainError>().is_some()
-            || cause
-                .downcast_ref::<wasm_registry::StoreError>()
-                .is_some()
+            || cause.downcast_ref::<wasm_registry::StoreError>().is_some()
         {
             return EXIT_CREDENTIALS;
         }

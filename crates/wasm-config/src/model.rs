@@ -28,13 +28,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::error::ConfigError;
-use crate::registry_name::{RegistryName, Scheme};
 use crate::load::ConfigFile;
+use crate::registry_name::{RegistryName, Scheme};
 
 /// A command that prints credentials for a registry; run it with
 /// [`run_credential_helper`](crate::run_credential_helper).
@@ -331,12 +331,13 @@ impl TryFrom<At<'_, Table>> for ConfigFileContents {
         if let Some(registries) = registries {
             let registries = at.child("registries", registries).into_table(REGISTRIES)?;
             for (key, entry) in registries.into_entries() {
-                let registry =
-                    RegistryName::parse(&key).map_err(|problem| ConfigError::InvalidRegistryKey {
+                let registry = RegistryName::parse(&key).map_err(|problem| {
+                    ConfigError::InvalidRegistryKey {
                         path: file.to_owned(),
                         key: key.clone(),
                         problem,
-                    })?;
+                    }
+                })?;
                 let entry = RegistryConfig::try_from(entry)?;
                 if let Some(first) = written_as.insert(registry.clone(), key.clone()) {
                     return Err(ConfigError::DuplicateRegistry {

@@ -255,7 +255,10 @@ impl RegistryName {
         if self.is_docker_hub() {
             vec![DOCKER_HUB_KEY.to_owned(), DOCKER_HUB.to_owned()]
         } else {
-            vec![self.canonical.clone(), format!("https://{}", self.canonical)]
+            vec![
+                self.canonical.clone(),
+                format!("https://{}", self.canonical),
+            ]
         }
     }
 
@@ -339,7 +342,9 @@ pub struct RegistryAddress {
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum RegistryAddressError {
     /// A scheme other than `http` or `https`.
-    #[error("`{input}` starts with `{scheme}://`; write the registry as HOST[:PORT], https://HOST or http://HOST")]
+    #[error(
+        "`{input}` starts with `{scheme}://`; write the registry as HOST[:PORT], https://HOST or http://HOST"
+    )]
     Scheme {
         /// The text as given.
         input: String,
@@ -425,9 +430,15 @@ mod tests {
             assert!(RegistryName::parse(loopback).unwrap().is_loopback());
         }
         for remote in ["ghcr.io", "192.0.2.1:5000", "[::2]", "localhost.example"] {
-            assert!(!RegistryName::parse(remote).unwrap().is_loopback(), "{remote}");
+            assert!(
+                !RegistryName::parse(remote).unwrap().is_loopback(),
+                "{remote}"
+            );
         }
-        assert_eq!(RegistryName::docker_hub().api_authority(), "index.docker.io");
+        assert_eq!(
+            RegistryName::docker_hub().api_authority(),
+            "index.docker.io"
+        );
         assert_eq!(
             RegistryName::parse("ghcr.io").unwrap().api_authority(),
             "ghcr.io"
@@ -467,12 +478,26 @@ mod tests {
                 },
             ),
             ("h:0", E::InvalidPort { port: "0".into() }),
-            ("h:65536", E::InvalidPort { port: "65536".into() }),
+            (
+                "h:65536",
+                E::InvalidPort {
+                    port: "65536".into(),
+                },
+            ),
             ("h:+80", E::InvalidPort { port: "+80".into() }),
-            ("h:http", E::InvalidPort { port: "http".into() }),
+            (
+                "h:http",
+                E::InvalidPort {
+                    port: "http".into(),
+                },
+            ),
         ];
         for (text, expected) in cases {
-            assert_eq!(&RegistryName::parse(text).unwrap_err(), expected, "{text:?}");
+            assert_eq!(
+                &RegistryName::parse(text).unwrap_err(),
+                expected,
+                "{text:?}"
+            );
         }
     }
 
@@ -504,7 +529,12 @@ mod tests {
             ("https://ghcr.io", "ghcr.io", Some(Scheme::Https), None),
             ("HTTPS://GHCR.IO/v2/", "ghcr.io", Some(Scheme::Https), None),
             ("https://ghcr.io/v1/", "ghcr.io", Some(Scheme::Https), None),
-            ("http://localhost:5000", "localhost:5000", Some(Scheme::Http), None),
+            (
+                "http://localhost:5000",
+                "localhost:5000",
+                Some(Scheme::Http),
+                None,
+            ),
             (
                 "https://index.docker.io/v1/",
                 "docker.io",
@@ -513,7 +543,12 @@ mod tests {
             ),
             ("quay.io/org/", "quay.io", None, Some("org")),
             ("ghcr.io/me/app", "ghcr.io", None, Some("me/app")),
-            ("https://ghcr.io/v2/me/app", "ghcr.io", Some(Scheme::Https), Some("me/app")),
+            (
+                "https://ghcr.io/v2/me/app",
+                "ghcr.io",
+                Some(Scheme::Https),
+                Some("me/app"),
+            ),
             ("  ghcr.io  ", "ghcr.io", None, None),
         ];
         for (input, name, scheme, path) in cases {

@@ -2,7 +2,7 @@
 //!
 //! Failed requests are classified here once, so that every command reports a 401, a refused
 //! connection or an untrusted certificate the same way: an answer by its status, its headers
-//! and the `code` of its JSON error body ([`Ctx::from_answer`]); a request without an answer by
+//! and the `code` of its JSON error body ([`Ctx::classify_answer`]); a request without an answer by
 //! the types in its chain of causes ([`classify_transport`]). Never by the wording of a
 //! message: an upgrade of reqwest, hyper or rustls must not change what a user is told.
 
@@ -356,7 +356,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn unauthorized(&self, detail: String) -> RegistryError {
+    pub(crate) fn unauthorized(&self, detail: String) -> RegistryError {
         if self.authenticated {
             return self.denied(detail);
         }
@@ -419,7 +419,7 @@ impl Ctx<'_> {
 
     /// Turns a registry's error answer into one that says what to do, by its status, its
     /// headers and the `code` of its JSON error body (never by the wording of a message).
-    pub(crate) fn from_answer(&self, answer: &ErrorAnswer) -> RegistryError {
+    pub(crate) fn classify_answer(&self, answer: &ErrorAnswer) -> RegistryError {
         let (code, message) = answer.error_code();
         let registry = self.registry.to_string();
         // Docker Hub's rate limit carries this code; it is a 429 whatever the status says.
@@ -432,7 +432,10 @@ impl Ctx<'_> {
             };
         }
         match answer.status {
-            401 => self.unauthorized(message),
+            // A registry's 401 text is its challenge ("authentication required"), which says
+            // nothing the error does not; a token service's refusal is worded by
+            // `Session::token_error`.
+            401 => self.unauthorized(String::new()),
             403 => self.denied(message),
             404 => self.not_found(message, &code),
             429 | 502 | 503 | 504 => RegistryError::Unavailable {
@@ -703,46 +706,56 @@ mod tests {
         let c = ctx(&basic, false);
         let json = |code: &str| format!(r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#);
         assert!(matches!(
-            c.from_answer(&answer(401, &json("UNAUTHORIZED"))),
+            c.classify_answer(&answer(401, &json("UNAUTHORIZED"))),
             RegistryError::Rejected { .. }
         ));
         assert!(matches!(
-            ctx(&basic, true).from_answer(&answer(401, "")),
+            ctx(&basic, true).classify_answer(&answer(401, "")),
             RegistryError::Denied { .. }
         ));
         assert!(matches!(
-            c.from_answer(&answer(403, &json("DENIED"))),
+            c.classify_answer(&answer(403, &json("DENIED"))),
             RegistryError::Denied { .. }
         ));
-        match c.from_answer(&answer(404, &json("NAME_UNKNOWN"))) {
+        match c.classify_answer(&answer(404, &json("NAME_UNKNOWN"))) {
             RegistryError::NotFound { what, detail, .. } => {
                 assert_eq!(what, "the repository does not exist (check its name)");
                 assert_eq!(detail, "m");
             }
             other => panic!("{other:?}"),
         }
-        match c.from_answer(&answer(404, &json("manifest_unknown"))) {
+        match c.classify_answer(&answer(404, &json("manifest_unknown"))) {
             RegistryError::NotFound { what, .. } => assert!(what.starts_with("no such tag")),
             other => panic!("{other:?}"),
         }
         for status in [429, 502, 503, 504] {
-            let e = c.from_answer(&answer(status, ""));
+            let e = c.classify_answer(&answer(status, ""));
             assert!(e.is_transient(), "{status}");
         }
         let mut limited = answer(200, &json("TOOMANYREQUESTS"));
         limited.retry_after = Some(std::time::Duration::from_secs(7));
-        let e = c.from_answer(&limited);
+        let e = c.classify_answer(&limited);
         assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(7)));
-        assert!(e.to_string().ends_with("try again in 7 s (it said so in Retry-After)"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("try again in 7 s (it said so in Retry-After)"),
+            "{e}"
+        );
         let mut bare = answer(400, "Client sent an HTTP request to an HTTPS server.");
-        assert!(matches!(c.from_answer(&bare), RegistryError::Protocol { .. }));
+        assert!(matches!(
+            c.classify_answer(&bare),
+            RegistryError::Protocol { .. }
+        ));
         bare.plain_http = true;
         bare.http10 = true;
-        assert!(matches!(c.from_answer(&bare), RegistryError::NeedsTls { .. }));
-        assert!(!c.from_answer(&answer(500, "")).is_transient());
+        assert!(matches!(
+            c.classify_answer(&bare),
+            RegistryError::NeedsTls { .. }
+        ));
+        assert!(!c.classify_answer(&answer(500, "")).is_transient());
         let anonymous = resolution(Credential::Anonymous);
         assert!(matches!(
-            ctx(&anonymous, false).from_answer(&answer(401, "")),
+            ctx(&anonymous, false).classify_answer(&answer(401, "")),
             RegistryError::NoCredentials { .. }
         ));
     }

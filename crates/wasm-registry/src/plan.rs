@@ -5,8 +5,9 @@
 //! a [`ConnectionPlan`] and never decide these things again, so `registry test` diagnoses exactly
 //! what `pull` will do. The decision, in order:
 //! - **scheme**: `--plain-http` → plain HTTP; else the registry's `protocol` in the config; else
-//!   an `http://`/`https://` written in a registry address (`wasm login http://HOST`, `wasm
-//!   registry test http://HOST`); else a registry on this machine (`localhost`, `127.0.0.0/8`,
+//!   an `http://` written in a registry address (`wasm login http://HOST`, `wasm registry test
+//!   http://HOST`; `https://` asks for nothing: it is how credential stores spell every
+//!   registry); else a registry on this machine (`localhost`, `127.0.0.0/8`,
 //!   `[::1]`) is tried with TLS first and falls back to plain HTTP when the server does not speak
 //!   TLS (as Docker treats insecure registries); else HTTPS;
 //! - **trust**: the platform's roots, plus the registry's `ca-file` and `SSL_CERT_FILE`;
@@ -69,9 +70,9 @@ impl std::fmt::Display for SchemeReason {
                  \"http\"` for it",
             ),
             SchemeReason::Address { scheme, .. } => write!(f, "the {scheme}:// in the address"),
-            SchemeReason::Loopback => f.write_str(
-                "a registry on this machine is tried with TLS first, then plain HTTP",
-            ),
+            SchemeReason::Loopback => {
+                f.write_str("a registry on this machine is tried with TLS first, then plain HTTP")
+            }
             SchemeReason::Default => f.write_str("the default for registries not on this machine"),
         }
     }
@@ -154,6 +155,7 @@ impl ConnectionPlan {
     ) -> Self {
         let configured = settings.and_then(|s| s.protocol);
         let loopback = registry.is_loopback();
+        let address_scheme = address_scheme.filter(|s| *s == Scheme::Http);
         let (scheme, scheme_reason) = match (flags.plain_http, configured, address_scheme) {
             (true, _, _) => (
                 SchemeChoice::Fixed(Scheme::Http),
@@ -167,13 +169,8 @@ impl ConnectionPlan {
                     loopback,
                 },
             ),
-            (false, None, None) if loopback => {
-                (SchemeChoice::TlsThenPlain, SchemeReason::Loopback)
-            }
-            (false, None, None) => (
-                SchemeChoice::Fixed(Scheme::Https),
-                SchemeReason::Default,
-            ),
+            (false, None, None) if loopback => (SchemeChoice::TlsThenPlain, SchemeReason::Loopback),
+            (false, None, None) => (SchemeChoice::Fixed(Scheme::Https), SchemeReason::Default),
         };
         let mut extra_roots = Vec::new();
         if let Some(settings) = settings
@@ -195,7 +192,9 @@ impl ConnectionPlan {
         } else if settings.is_some_and(|s| s.insecure) {
             Some(format!(
                 "`insecure = true` in {}",
-                settings.map(|s| s.defined_in.display().to_string()).unwrap_or_default()
+                settings
+                    .map(|s| s.defined_in.display().to_string())
+                    .unwrap_or_default()
             ))
         } else {
             None
@@ -228,8 +227,9 @@ impl ConnectionPlan {
     /// `SCHEME://HOST[:PORT]/`, the root of the registry's API over `scheme`.
     pub fn base_url(&self, scheme: Scheme) -> Url {
         // A `RegistryName` is a valid authority, so this always parses.
-        Url::parse(&format!("{scheme}://{}/", self.registry.api_authority()))
-            .unwrap_or_else(|e| unreachable!("registry name {} is not a URL host: {e}", self.registry))
+        Url::parse(&format!("{scheme}://{}/", self.registry.api_authority())).unwrap_or_else(|e| {
+            unreachable!("registry name {} is not a URL host: {e}", self.registry)
+        })
     }
 
     /// Whether `url` is the registry's own API origin over `scheme` (same scheme, host and
@@ -283,17 +283,115 @@ mod tests {
         use SchemeChoice::{Fixed, TlsThenPlain};
         let http = Some(Scheme::Http);
         let https = Some(Scheme::Https);
-        let cases: &[(&str, Option<Scheme>, bool, Option<Scheme>, SchemeChoice, &str, bool)] = &[
-            ("ghcr.io", None, false, None, Fixed(Scheme::Https), "the default for registries not on this machine", false),
-            ("ghcr.io", None, true, None, Fixed(Scheme::Http), "--plain-http", false),
-            ("ghcr.io", http, false, None, Fixed(Scheme::Http), "`protocol = \"http\"` in the wasm config", true),
-            ("ghcr.io", https, true, None, Fixed(Scheme::Http), "--plain-http", false),
-            ("ghcr.io", None, false, http, Fixed(Scheme::Http), "the http:// in the address; push and pull need --plain-http or `protocol = \"http\"` for it", false),
-            ("ghcr.io", https, false, http, Fixed(Scheme::Https), "`protocol = \"https\"` in the wasm config", false),
-            ("localhost:5000", None, false, None, TlsThenPlain, "a registry on this machine is tried with TLS first, then plain HTTP", true),
-            ("127.0.0.1:5000", None, false, http, Fixed(Scheme::Http), "the http:// in the address", true),
-            ("[::1]:5000", None, false, https, Fixed(Scheme::Https), "the https:// in the address", true),
-            ("[::1]:5000", https, true, None, Fixed(Scheme::Http), "--plain-http", true),
+        type Case<'a> = (
+            &'a str,
+            Option<Scheme>,
+            bool,
+            Option<Scheme>,
+            SchemeChoice,
+            &'a str,
+            bool,
+        );
+        let cases: &[Case<'_>] = &[
+            (
+                "ghcr.io",
+                None,
+                false,
+                None,
+                Fixed(Scheme::Https),
+                "the default for registries not on this machine",
+                false,
+            ),
+            (
+                "ghcr.io",
+                None,
+                true,
+                None,
+                Fixed(Scheme::Http),
+                "--plain-http",
+                false,
+            ),
+            (
+                "ghcr.io",
+                http,
+                false,
+                None,
+                Fixed(Scheme::Http),
+                "`protocol = \"http\"` in the wasm config",
+                true,
+            ),
+            (
+                "ghcr.io",
+                https,
+                true,
+                None,
+                Fixed(Scheme::Http),
+                "--plain-http",
+                false,
+            ),
+            (
+                "ghcr.io",
+                None,
+                false,
+                http,
+                Fixed(Scheme::Http),
+                "the http:// in the address; push and pull need --plain-http or `protocol = \"http\"` for it",
+                false,
+            ),
+            (
+                "ghcr.io",
+                https,
+                false,
+                http,
+                Fixed(Scheme::Https),
+                "`protocol = \"https\"` in the wasm config",
+                false,
+            ),
+            (
+                "localhost:5000",
+                None,
+                false,
+                None,
+                TlsThenPlain,
+                "a registry on this machine is tried with TLS first, then plain HTTP",
+                true,
+            ),
+            (
+                "127.0.0.1:5000",
+                None,
+                false,
+                http,
+                Fixed(Scheme::Http),
+                "the http:// in the address",
+                true,
+            ),
+            (
+                "[::1]:5000",
+                None,
+                false,
+                https,
+                TlsThenPlain,
+                "a registry on this machine is tried with TLS first, then plain HTTP",
+                true,
+            ),
+            (
+                "ghcr.io",
+                None,
+                false,
+                https,
+                Fixed(Scheme::Https),
+                "the default for registries not on this machine",
+                false,
+            ),
+            (
+                "[::1]:5000",
+                https,
+                true,
+                None,
+                Fixed(Scheme::Http),
+                "--plain-http",
+                true,
+            ),
         ];
         for (registry, protocol, plain_http, address, choice, reason, plain_credentials) in cases {
             let config = settings(*protocol, false, None);
@@ -364,10 +462,10 @@ mod tests {
             hub.base_url(Scheme::Https).as_str(),
             "https://index.docker.io/"
         );
-        let local =
-            ConnectionPlan::decide(&name("[::1]:5000"), None, Flags::default(), None, None);
+        let local = ConnectionPlan::decide(&name("[::1]:5000"), None, Flags::default(), None, None);
         assert_eq!(local.base_url(Scheme::Http).as_str(), "http://[::1]:5000/");
-        let reg = ConnectionPlan::decide(&name("r.example:5000"), None, Flags::default(), None, None);
+        let reg =
+            ConnectionPlan::decide(&name("r.example:5000"), None, Flags::default(), None, None);
         let same = Url::parse("https://R.EXAMPLE:5000/v2/x/blobs/uploads/abc?_state=1").unwrap();
         let other_port = Url::parse("https://r.example/v2/").unwrap();
         let other_host = Url::parse("https://storage.example:5000/x").unwrap();

@@ -89,7 +89,7 @@ impl Opts {
         let chain = transport.chain();
         let site = store_login(
             chain.locations(),
-            &registry,
+            registry,
             &credential,
             chain.config().helper_timeout,
         )?;
@@ -102,7 +102,7 @@ impl Opts {
                  file, and log in again"
             ));
         }
-        if let Some(entry) = chain.config().registry(&registry)
+        if let Some(entry) = chain.config().registry(registry)
             && entry.credential_helper.is_some()
         {
             output::warning(&format!(

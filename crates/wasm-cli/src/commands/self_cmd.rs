@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Subcommand};
 use serde::Serialize;
 use wasm_config::{Config, FileRole};
-use wasm_registry::{docker_config_summary, error_chain};
 use wasm_registry::{CredentialChain, Outcome, Step, StoreLocations};
+use wasm_registry::{docker_config_summary, error_chain};
 
 use crate::cli::{Cli, GlobalOpts, JsonOpt};
 use crate::output::{self, EXIT_CREDENTIALS};
@@ -247,27 +247,29 @@ impl ConfigOpts {
             let Ok(address) = wasm_config::RegistryAddress::parse(&registry) else {
                 continue;
             };
-            registries.push(match chain.resolve(&address.name, address.path.as_deref()) {
-                Ok(r) => RegistryReport {
-                    registry,
-                    ok: true,
-                    username: r.credential.username().map(str::to_string),
-                    source: match &r.source().outcome {
-                        Outcome::NotRun { .. } => format!("{} (not run)", r.source().source),
-                        _ => r.describe_source(),
+            registries.push(
+                match chain.resolve(&address.name, address.path.as_deref()) {
+                    Ok(r) => RegistryReport {
+                        registry,
+                        ok: true,
+                        username: r.credential.username().map(str::to_string),
+                        source: match &r.source().outcome {
+                            Outcome::NotRun { .. } => format!("{} (not run)", r.source().source),
+                            _ => r.describe_source(),
+                        },
+                        steps: r.steps,
+                        error: None,
                     },
-                    steps: r.steps,
-                    error: None,
+                    Err(e) => RegistryReport {
+                        registry,
+                        ok: false,
+                        username: None,
+                        source: e.source_kind.to_string(),
+                        error: Some(error_chain(&e)),
+                        steps: e.steps,
+                    },
                 },
-                Err(e) => RegistryReport {
-                    registry,
-                    ok: false,
-                    username: None,
-                    source: e.source_kind.to_string(),
-                    error: Some(error_chain(&e)),
-                    steps: e.steps,
-                },
-            });
+            );
         }
         let ok = problems.is_empty()
             && registries.iter().all(|r| r.ok)

@@ -281,7 +281,10 @@ mod tests {
             assert!(key_names(k, &RegistryName::docker_hub()), "{k}");
         }
         let a = key_address("quay.io/org/").unwrap();
-        assert_eq!((a.name.as_str(), a.path.as_deref()), ("quay.io", Some("org")));
+        assert_eq!(
+            (a.name.as_str(), a.path.as_deref()),
+            ("quay.io", Some("org"))
+        );
         assert!(key_names("localhost:5000", &n("localhost:5000")));
         assert!(key_address("not a registry").is_none());
     }

@@ -556,8 +556,8 @@ mod tests {
             ),
         ] {
             std::fs::write(&path, text).unwrap();
-            let err =
-                store_login(&loc, &n("h.io"), &basic("u", "p"), Duration::from_secs(5)).unwrap_err();
+            let err = store_login(&loc, &n("h.io"), &basic("u", "p"), Duration::from_secs(5))
+                .unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
             assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
             assert!(erase_login(&loc, &n("h.io"), Duration::from_secs(5)).is_err());

@@ -32,9 +32,9 @@ use wasm_config::{
 };
 
 pub use auth_file::AuthFileError;
-pub(crate) use wasm_config::DOCKER_HUB_KEY;
 pub use docker_config::{Erased, StoreError, StoreSite, erase_login, store_login};
 pub use store_helper::{StoreHelperError, TOKEN_USERNAME};
+pub(crate) use wasm_config::DOCKER_HUB_KEY;
 
 use auth_file::{AuthFile, EntryCredential, find_key, key_address};
 use store_helper::HelperSite;

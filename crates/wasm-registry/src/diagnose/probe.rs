@@ -456,10 +456,7 @@ async fn get_v2(
 }
 
 /// A failed request, in the terms of step 2.
-fn request_problem(
-    e: &reqwest::Error,
-    connection: &ConnectionFindings,
-) -> ConnectionProblem {
+fn request_problem(e: &reqwest::Error, connection: &ConnectionFindings) -> ConnectionProblem {
     use crate::error::TransportKind as K;
     match crate::error::transport_kind(e) {
         K::Refused if connection.proxy.url.is_some() => ConnectionProblem::ProxyUnreachable {

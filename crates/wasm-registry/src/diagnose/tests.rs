@@ -8,11 +8,11 @@ use wasm_config::HelperError;
 
 use super::findings::is_other_spelling;
 use super::*;
-use wasm_config::RegistryName;
 use crate::credentials::{
     AuthFileError, ChainError, DOCKER_HUB_KEY, Outcome, SourceError, SourceKind, Step as ChainStep,
     StoreHelperError,
 };
+use wasm_config::RegistryName;
 
 fn target(input: &str) -> Target {
     Target::parse(input).unwrap()
@@ -116,13 +116,31 @@ fn rejects_what_is_not_a_registry() {
 
 #[test]
 fn other_spellings_are_noticed_but_the_usual_ones_are_not() {
-    assert!(is_other_spelling("https://h.io/v2/", &RegistryName::parse("h.io").unwrap()));
-    assert!(is_other_spelling("http://h.io", &RegistryName::parse("h.io").unwrap()));
-    assert!(is_other_spelling("H.IO", &RegistryName::parse("h.io").unwrap()));
-    assert!(!is_other_spelling("h.io", &RegistryName::parse("h.io").unwrap()));
-    assert!(!is_other_spelling(DOCKER_HUB_KEY, &RegistryName::parse("docker.io").unwrap()));
+    assert!(is_other_spelling(
+        "https://h.io/v2/",
+        &RegistryName::parse("h.io").unwrap()
+    ));
+    assert!(is_other_spelling(
+        "http://h.io",
+        &RegistryName::parse("h.io").unwrap()
+    ));
+    assert!(is_other_spelling(
+        "H.IO",
+        &RegistryName::parse("h.io").unwrap()
+    ));
+    assert!(!is_other_spelling(
+        "h.io",
+        &RegistryName::parse("h.io").unwrap()
+    ));
+    assert!(!is_other_spelling(
+        DOCKER_HUB_KEY,
+        &RegistryName::parse("docker.io").unwrap()
+    ));
     // A namespace is not a spelling of the registry.
-    assert!(!is_other_spelling("quay.io/org", &RegistryName::parse("quay.io").unwrap()));
+    assert!(!is_other_spelling(
+        "quay.io/org",
+        &RegistryName::parse("quay.io").unwrap()
+    ));
 }
 
 #[test]

@@ -91,10 +91,14 @@ pub async fn verify_login(
         });
     }
     let http = &endpoint.client;
-    let v2 = endpoint.plan.base_url(scheme).join("v2/").map_err(|e| RegistryError::Protocol {
-        registry: registry.to_string(),
-        problem: format!("cannot form the API URL: {e}"),
-    })?;
+    let v2 = endpoint
+        .plan
+        .base_url(scheme)
+        .join("v2/")
+        .map_err(|e| RegistryError::Protocol {
+            registry: registry.to_string(),
+            problem: format!("cannot form the API URL: {e}"),
+        })?;
     let network = |e: reqwest::Error| classify_transport(registry, "login", Box::new(e));
     let rejected = |detail: String| RegistryError::LoginRejected {
         registry: registry.to_string(),
@@ -114,7 +118,9 @@ pub async fn verify_login(
             return Ok(Verified::Unchecked);
         }
         401 => {}
-        400 if scheme == wasm_config::Scheme::Http && probe.version() == reqwest::Version::HTTP_10 => {
+        400 if scheme == wasm_config::Scheme::Http
+            && probe.version() == reqwest::Version::HTTP_10 =>
+        {
             return Err(RegistryError::NeedsTls {
                 registry: registry.to_string(),
             });
@@ -122,7 +128,11 @@ pub async fn verify_login(
         _ => {
             return Err(protocol(format!(
                 "GET /v2/ answered {status}, not 200 or 401: is {} an OCI registry?",
-                endpoint.plan.base_url(scheme).as_str().trim_end_matches('/')
+                endpoint
+                    .plan
+                    .base_url(scheme)
+                    .as_str()
+                    .trim_end_matches('/')
             )));
         }
     }
@@ -265,7 +275,9 @@ mod tests {
         assert_eq!(name("localhost:5000"), "localhost:5000");
         // The scheme is kept: `wasm login http://HOST` speaks plain HTTP, as `registry test`.
         assert_eq!(
-            parse_login_registry("http://localhost:5000").unwrap().scheme,
+            parse_login_registry("http://localhost:5000")
+                .unwrap()
+                .scheme,
             Some(wasm_config::Scheme::Http)
         );
         assert!(

@@ -41,27 +41,25 @@ pub(crate) async fn fetch_manifest(
     reference: &Reference,
     cache: Option<&Cache>,
 ) -> Result<WasmManifest, RegistryError> {
-    let wanted = reference
-        .digest()
-        .or(reference.tag())
-        .unwrap_or("latest");
+    let wanted = reference.digest().or(reference.tag()).unwrap_or("latest");
     let raw = session
         .get_manifest(reference.repository(), wanted, &reference.to_string())
         .await?;
     let wasm = check_manifest(&raw.bytes, raw.digest, reference)?;
     if let Some(cache) = cache {
         // The cache is an optimisation: failing to write it is logged, not fatal.
-        let stored = cache
-            .put_blob(&wasm.digest, &raw.bytes)
-            .and_then(|()| match reference.tag() {
-                Some(tag) if reference.digest().is_none() => cache.set_ref(
-                    reference.registry().as_str(),
-                    reference.repository(),
-                    tag,
-                    &wasm.digest,
-                ),
-                _ => Ok(()),
-            });
+        let stored =
+            cache
+                .put_blob(&wasm.digest, &raw.bytes)
+                .and_then(|()| match reference.tag() {
+                    Some(tag) if reference.digest().is_none() => cache.set_ref(
+                        reference.registry().as_str(),
+                        reference.repository(),
+                        tag,
+                        &wasm.digest,
+                    ),
+                    _ => Ok(()),
+                });
         if let Err(e) = stored {
             tracing::warn!("cannot write the cache at {}: {e}", cache.root().display());
         }

@@ -121,21 +121,13 @@ pub async fn push(
             tracing::debug!(digest = %digest, "layer already in the registry");
             return Ok::<_, RegistryError>(false);
         }
-        let reusable = match mount_from_known_repository(transport, reference, &session, &digest)
-            .await?
-        {
-            Mount::Mounted => return Ok(false),
-            Mount::Refused(location) => location,
-        };
+        let reusable =
+            match mount_from_known_repository(transport, reference, &session, &digest).await? {
+                Mount::Mounted => return Ok(false),
+                Mount::Refused(location) => location,
+            };
         upload_layer(
-            &session,
-            repository,
-            path,
-            &digest,
-            size,
-            reusable,
-            &gate_rx,
-            &progress,
+            &session, repository, path, &digest, size, reusable, &gate_rx, &progress,
         )
         .await?;
         Ok(true)
@@ -315,7 +307,8 @@ async fn upload_layer(
     let result = session
         .retry
         .run(&format!("the upload of {digest}"), || async {
-            let location = match reusable.lock().expect("poisoned").take() {
+            let reused = reusable.lock().expect("poisoned").take();
+            let location = match reused {
                 Some(location) => location,
                 None => match session.start_upload(repository, None).await? {
                     Some(location) => location,
@@ -448,7 +441,11 @@ async fn mount_from_known_repository(
                 return Ok(Mount::Mounted);
             }
             Ok(Some(location)) => {
-                tracing::debug!(digest, from, "mount refused; uploading into the session it opened");
+                tracing::debug!(
+                    digest,
+                    from,
+                    "mount refused; uploading into the session it opened"
+                );
                 return Ok(Mount::Refused(Some(location)));
             }
             Err(e) if e.is_transient() => return Err(e),

@@ -97,9 +97,11 @@ impl Session {
                 after: self.timeout,
             }),
             Ok(Err(BodyError::TooLarge(declared))) => Err(too_large(declared)),
-            Ok(Err(BodyError::Transport(e))) => {
-                Err(classify_transport(self.registry.as_str(), what, Box::new(e)))
-            }
+            Ok(Err(BodyError::Transport(e))) => Err(classify_transport(
+                self.registry.as_str(),
+                what,
+                Box::new(e),
+            )),
             Ok(Ok(bytes)) => Ok(bytes),
         }
     }
@@ -200,7 +202,10 @@ impl Session {
             }
             // No usable digest header: read the manifest to learn it.
             Some(_) => Ok(Some(ManifestHead {
-                digest: self.get_manifest(repository, reference, shown).await?.digest,
+                digest: self
+                    .get_manifest(repository, reference, shown)
+                    .await?
+                    .digest,
             })),
         }
     }
@@ -307,7 +312,8 @@ impl Session {
             call.scopes.push(crate::session::scope(from, Action::Pull));
         }
         call.limit = Some(self.timeout);
-        call.headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        call.headers
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         let response = self.request(&call).await?;
         if response.status().as_u16() == 201 && mount.is_some() {
             return Ok(None);
@@ -319,7 +325,9 @@ impl Session {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| self.protocol("an upload was started without a Location".into()))?;
         let location = base.join(location).map_err(|e| {
-            self.protocol(format!("the upload location `{location}` is not a URL: {e}"))
+            self.protocol(format!(
+                "the upload location `{location}` is not a URL: {e}"
+            ))
         })?;
         if !may_follow_redirect(&base, &location) {
             return Err(self.protocol(format!(
@@ -471,7 +479,12 @@ impl Session {
             tags.extend(page.tags.unwrap_or_default());
             // Only the registry's own pages are followed.
             match link {
-                Some(url) if self.endpoint.plan.is_registry_origin(&url, self.endpoint.scheme().0) => {
+                Some(url)
+                    if self
+                        .endpoint
+                        .plan
+                        .is_registry_origin(&url, self.endpoint.scheme().0) =>
+                {
                     next = Some(url)
                 }
                 _ => return Ok(tags),

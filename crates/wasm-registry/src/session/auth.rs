@@ -306,19 +306,47 @@ mod tests {
     fn realm_verdicts_follow_the_host_the_parser_connects_to() {
         let cases: &[(&str, bool, Option<&str>)] = &[
             // Userinfo: the host is after the last `@` of the authority.
-            ("http://127.0.0.1@evil.example/t", false, Some("evil.example")),
+            (
+                "http://127.0.0.1@evil.example/t",
+                false,
+                Some("evil.example"),
+            ),
             ("http://evil.example@127.0.0.1/t", true, Some("127.0.0.1")),
             ("http://a:b@localhost:5001/t", true, Some("localhost")),
             // A backslash ends the authority in special schemes (the reproduced hole).
-            ("http://evil.example\\@127.0.0.1/t", false, Some("evil.example")),
+            (
+                "http://evil.example\\@127.0.0.1/t",
+                false,
+                Some("evil.example"),
+            ),
             ("http://127.0.0.1\\@evil.example/t", true, Some("127.0.0.1")),
             // Query and fragment are not part of the host.
-            ("http://evil.example/t?h=127.0.0.1", false, Some("evil.example")),
-            ("http://evil.example#@127.0.0.1/", false, Some("evil.example")),
-            ("http://evil.example?@127.0.0.1/", false, Some("evil.example")),
+            (
+                "http://evil.example/t?h=127.0.0.1",
+                false,
+                Some("evil.example"),
+            ),
+            (
+                "http://evil.example#@127.0.0.1/",
+                false,
+                Some("evil.example"),
+            ),
+            (
+                "http://evil.example?@127.0.0.1/",
+                false,
+                Some("evil.example"),
+            ),
             // Percent-encoding in the host is decoded by the parser.
-            ("http://%6c%6f%63%61%6c%68%6f%73%74/t", true, Some("localhost")),
-            ("http://127.0.0.1%2eevil.example/t", false, Some("127.0.0.1.evil.example")),
+            (
+                "http://%6c%6f%63%61%6c%68%6f%73%74/t",
+                true,
+                Some("localhost"),
+            ),
+            (
+                "http://127.0.0.1%2eevil.example/t",
+                false,
+                Some("127.0.0.1.evil.example"),
+            ),
             ("http://evil.example%40127.0.0.1/t", false, None),
             // IPv6 literals.
             ("http://[::1]:5001/t", true, Some("[::1]")),
@@ -326,7 +354,11 @@ mod tests {
             ("http://[::ffff:7f00:1]/t", false, Some("[::ffff:7f00:1]")),
             // IDNA: mapped before the check, as before the connection.
             ("http://LOCALHOST/t", true, Some("localhost")),
-            ("http://xn--lcalhost-i1a.example/t", false, Some("xn--lcalhost-i1a.example")),
+            (
+                "http://xn--lcalhost-i1a.example/t",
+                false,
+                Some("xn--lcalhost-i1a.example"),
+            ),
             ("http://ｌｏｃａｌｈｏｓｔ/t", true, Some("localhost")),
             // Numeric forms of IPv4 are normalised by the parser.
             ("http://2130706433/t", true, Some("127.0.0.1")),

@@ -67,8 +67,10 @@ impl reqwest::dns::Resolve for Resolver {
                 .map(Iterator::collect::<Vec<SocketAddr>>);
             match found {
                 Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
-                Err(source) => Err(Box::new(DnsError { host, source })
-                    as Box<dyn std::error::Error + Send + Sync>),
+                Err(source) => {
+                    Err(Box::new(DnsError { host, source })
+                        as Box<dyn std::error::Error + Send + Sync>)
+                }
             }
         })
     }
@@ -177,14 +179,22 @@ mod tests {
             ("https://r.example/v2/", "https://storage.example/x", true),
             ("https://r.example/v2/", "http://storage.example/x", false),
             ("https://r.example/v2/", "http://127.0.0.1:9000/x", true),
-            ("https://r.example/v2/", "http://storage.example\\@127.0.0.1/x", false),
+            (
+                "https://r.example/v2/",
+                "http://storage.example\\@127.0.0.1/x",
+                false,
+            ),
             ("http://127.0.0.1:5000/v2/", "http://127.0.0.1:9000/x", true),
             ("http://r.example/v2/", "http://storage.example/x", true),
             ("https://r.example/v2/", "ftp://storage.example/x", false),
             ("https://r.example/v2/", "HTTPS://Storage.Example/x", true),
         ];
         for (from, to, allowed) in cases {
-            assert_eq!(may_follow_redirect(&u(from), &u(to)), allowed, "{from} -> {to}");
+            assert_eq!(
+                may_follow_redirect(&u(from), &u(to)),
+                allowed,
+                "{from} -> {to}"
+            );
         }
     }
 

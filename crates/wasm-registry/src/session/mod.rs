@@ -144,7 +144,10 @@ impl Transport {
     }
 
     /// The HTTP client for `plan`'s trust (one per distinct trust per process).
-    pub(crate) fn client_for(&self, plan: &ConnectionPlan) -> Result<reqwest::Client, RegistryError> {
+    pub(crate) fn client_for(
+        &self,
+        plan: &ConnectionPlan,
+    ) -> Result<reqwest::Client, RegistryError> {
         self.clients.get(
             &plan.trust(),
             plan.registry.as_str(),
@@ -292,12 +295,14 @@ impl Endpoint {
         let registry = self.plan.registry.as_str();
         loop {
             let (scheme, probing) = self.scheme();
-            let url = self.plan.base_url(scheme).join("v2/").map_err(|e| {
-                RegistryError::Protocol {
-                    registry: registry.to_owned(),
-                    problem: format!("cannot form the API URL: {e}"),
-                }
-            })?;
+            let url =
+                self.plan
+                    .base_url(scheme)
+                    .join("v2/")
+                    .map_err(|e| RegistryError::Protocol {
+                        registry: registry.to_owned(),
+                        problem: format!("cannot form the API URL: {e}"),
+                    })?;
             match self.client.get(url).timeout(self.timeout).send().await {
                 Ok(response) => {
                     if probing {
@@ -430,16 +435,51 @@ impl Session {
     pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
         let endpoint = &self.endpoint;
         let first = endpoint.first_request().await;
-        let result = self.request_once(call).await;
-        if first.is_some() {
+        let result = async {
+            // With credentials to send, the challenge is learnt from `GET /v2/` before the first
+            // request, which then carries them: an upload's body is never sent only to be
+            // refused. Without, the first request learns it (an open registry needs nothing).
+            if first.is_some()
+                && endpoint.challenge().is_none()
+                && self.resolution.credential != Credential::Anonymous
+                && !self.withheld
+            {
+                self.learn_challenge(call).await?;
+            }
+            self.request_once(call).await
+        }
+        .await;
+        // A transient failure leaves the next attempt to learn again.
+        if first.is_some() && !result.as_ref().is_err_and(RegistryError::is_transient) {
             endpoint.learnt().settled = true;
         }
         result
     }
 
+    /// `GET /v2/`: the registry's challenge, if it has one.
+    async fn learn_challenge(&self, call: &Call<'_>) -> Result<(), RegistryError> {
+        let (response, scheme) = self.endpoint.get_v2().await?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => {
+                if let Some(challenge) = Challenge::of(response.headers()) {
+                    tracing::debug!(registry = %self.registry, scheme = %challenge.scheme, "challenge");
+                    self.endpoint.learnt().challenge = Some(challenge);
+                }
+                Ok(())
+            }
+            _ => {
+                let answer = error_answer(response, scheme).await;
+                Err(self.ctx(call, false).classify_answer(&answer))
+            }
+        }
+    }
+
     async fn request_once(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
         let endpoint = &self.endpoint;
         let what = format!("{} {}", call.method, call.repository);
+        // At most once each: authorizing after a challenge, and renewing a refused token.
+        let mut authorized = false;
         let mut renewed = false;
         loop {
             let (scheme, probing) = endpoint.scheme();
@@ -492,27 +532,37 @@ impl Session {
             tracing::trace!(method = %call.method, url = %url, status, "answer");
             if status == 401 && endpoint.plan.is_registry_origin(&url, scheme) {
                 let challenge = Challenge::of(response.headers());
-                let known = endpoint.challenge();
                 if let Some(c) = &challenge {
                     endpoint.learnt().challenge = Some(c.clone());
                 }
-                // Once: with a challenge just learnt that new authorization can answer, or
-                // after dropping a token that the registry no longer accepts.
-                let again = !renewed
-                    && match &challenge {
-                        None => false,
-                        Some(c) if c.is_bearer() => {
-                            known.as_ref() != Some(c) || matches!(sent, Sent::Token { .. })
+                match (&sent, &challenge) {
+                    // A challenge that authorization can answer: a token (with the credentials,
+                    // or anonymous), or the username and password.
+                    (Sent::None, Some(c))
+                        if !authorized
+                            && (c.is_bearer()
+                                || matches!(self.credential(scheme), Credential::Basic { .. })) =>
+                    {
+                        authorized = true;
+                        continue;
+                    }
+                    // A token the registry no longer accepts (expired early, revoked, a clock
+                    // behind the registry's): a new one, and the request once more.
+                    (Sent::Token { .. }, Some(_)) if !renewed => {
+                        tracing::info!(
+                            registry = %self.registry,
+                            repository = call.repository,
+                            "the registry refused the request (access token expired?); renewing the token"
+                        );
+                        renewed = true;
+                        self.forget_token(call);
+                        let token = self.authorization(call, &url, scheme).await?;
+                        if matches!(token, Sent::Token { .. }) {
+                            tracing::info!(registry = %self.registry, "renewed the access token; retrying once");
                         }
-                        Some(_) => {
-                            matches!(self.credential(scheme), Credential::Basic { .. })
-                                && !matches!(sent, Sent::Basic(_))
-                        }
-                    };
-                if again {
-                    renewed = true;
-                    self.forget_token(call);
-                    continue;
+                        continue;
+                    }
+                    _ => {}
                 }
                 let answer = error_answer(response, scheme).await;
                 let authenticated = matches!(
@@ -522,14 +572,14 @@ impl Session {
                         ..
                     }
                 );
-                return Err(self.ctx(call, authenticated).from_answer(&answer));
+                return Err(self.ctx(call, authenticated).classify_answer(&answer));
             }
             if response.status().is_success() || call.pass.contains(&status) {
                 return Ok(response);
             }
             let answer = error_answer(response, scheme).await;
             let authenticated = !matches!(sent, Sent::None);
-            return Err(self.ctx(call, authenticated).from_answer(&answer));
+            return Err(self.ctx(call, authenticated).classify_answer(&answer));
         }
     }
 
@@ -558,7 +608,9 @@ impl Session {
         let credential = self.credential(scheme);
         if !challenge.is_bearer() {
             return match credential {
-                Credential::Basic { username, password } => Ok(Sent::Basic(basic(username, password))),
+                Credential::Basic { username, password } => {
+                    Ok(Sent::Basic(basic(username, password)))
+                }
                 Credential::Anonymous => Ok(Sent::None),
                 Credential::IdentityToken { .. } => Err(RegistryError::Protocol {
                     registry: self.registry.to_string(),
@@ -572,12 +624,13 @@ impl Session {
             };
         }
         let token = self.token(call, &challenge, credential).await?;
-        let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
-            RegistryError::Protocol {
-                registry: self.registry.to_string(),
-                problem: "the token endpoint issued a token that is not a header value".into(),
-            }
-        })?;
+        let mut value =
+            HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+                RegistryError::Protocol {
+                    registry: self.registry.to_string(),
+                    problem: "the token endpoint issued a token that is not a header value".into(),
+                }
+            })?;
         value.set_sensitive(true);
         Ok(Sent::Token {
             header: value,
@@ -626,7 +679,9 @@ impl Session {
         }
         let sent = match credential {
             Credential::Anonymous => TokenCredential::Anonymous,
-            Credential::Basic { username, password } => TokenCredential::Basic { username, password },
+            Credential::Basic { username, password } => {
+                TokenCredential::Basic { username, password }
+            }
             Credential::IdentityToken { token, .. } => TokenCredential::Refresh(token),
         };
         let token = auth::request_token(
@@ -647,7 +702,12 @@ impl Session {
         Ok(value)
     }
 
-    fn token_error(&self, call: &Call<'_>, credential: &Credential, e: TokenError) -> RegistryError {
+    fn token_error(
+        &self,
+        call: &Call<'_>,
+        credential: &Credential,
+        e: TokenError,
+    ) -> RegistryError {
         let registry = self.registry.to_string();
         let protocol = |problem: String| RegistryError::Protocol {
             registry: registry.clone(),
@@ -663,9 +723,7 @@ impl Session {
                 realm: realm.to_string(),
             },
             TokenError::BadAnswer(problem) => protocol(problem.into()),
-            TokenError::Transport(e) => {
-                classify_transport(&registry, "token request", Box::new(e))
-            }
+            TokenError::Transport(e) => classify_transport(&registry, "token request", Box::new(e)),
             TokenError::Refused { status, body } => match (credential, status) {
                 (Credential::IdentityToken { .. }, _) => RegistryError::Rejected {
                     registry,
@@ -673,7 +731,8 @@ impl Session {
                     source_desc: self.resolution.describe_source(),
                     detail: format!("token endpoint answered {status}: {}", error_text(&body)),
                 },
-                _ => self.ctx(call, false).from_answer(&ErrorAnswer {
+                (_, 401) => self.ctx(call, false).unauthorized(error_text(&body)),
+                _ => self.ctx(call, false).classify_answer(&ErrorAnswer {
                     status,
                     body,
                     retry_after: None,
@@ -727,12 +786,15 @@ async fn error_answer(response: Response, scheme: Scheme) -> ErrorAnswer {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::error::parse_retry_after);
-    let body = tokio::time::timeout(Duration::from_secs(10), api::read_limited(response, 64 * 1024))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let body = tokio::time::timeout(
+        Duration::from_secs(10),
+        api::read_limited(response, 64 * 1024),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .map(|b| String::from_utf8_lossy(&b).into_owned())
+    .unwrap_or_default();
     ErrorAnswer {
         status,
         body,

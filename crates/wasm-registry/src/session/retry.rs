@@ -54,7 +54,9 @@ impl RetryPolicy {
             return None;
         }
         // A registry that says how long to wait (`Retry-After`) is taken at its word.
-        let delay = self.delay(retry).max(error.retry_after().unwrap_or_default());
+        let delay = self
+            .delay(retry)
+            .max(error.retry_after().unwrap_or_default());
         (started.elapsed() + delay <= self.max_total).then_some(delay)
     }
 
