@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
         ("localhost:5000", Some("a/b")),
         ("quay.io", Some("org/team/app")),
     ] {
-        let _ = wasm_registry::credentials::lookup_in_auth_file(data, registry, repository);
+        let registry = wasm_registry::RegistryName::parse(registry).expect("a valid name");
+        let _ = wasm_registry::fuzzing::lookup_in_auth_file(data, &registry, repository);
     }
 });

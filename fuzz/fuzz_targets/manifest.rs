@@ -4,6 +4,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let reference = wasm_registry::Reference::parse("localhost:5000/fuzz/app:1").unwrap();
-    let _ = wasm_registry::check_manifest_bytes(data, &reference);
-    let _ = wasm_registry::parse_wasm_config(data);
+    let _ = wasm_registry::fuzzing::check_manifest_bytes(data, &reference);
+    let _ = wasm_registry::fuzzing::parse_wasm_config(data);
 });

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match wasm_registry::component::check_reader(data, "fuzz.wasm") {
+    match wasm_registry::fuzzing::check_reader(data, "fuzz.wasm") {
         Ok(file) => assert_eq!(file.size, data.len() as u64),
         Err(wasm_registry::ComponentError::Invalid { offset, .. }) => {
             assert!(offset <= data.len() as u64 + 16, "offset {offset} beyond the input");

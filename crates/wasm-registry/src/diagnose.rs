@@ -37,9 +37,9 @@ mod verdict;
 
 use serde::Serialize;
 
-use wasm_config::{RegistryAddress, RegistryAddressError, RegistryName, RegistryNameError, Scheme};
+use wasm_config::{RegistryName, Scheme};
 
-use crate::reference::Reference;
+use crate::reference::{RegistryArgument, RegistryArgumentError};
 
 pub use findings::{
     AccessCheck, AccessFindings, ApiFindings, ApiProblem, AuthFindings, AuthMethod, AuthOutcome,
@@ -71,37 +71,18 @@ pub struct Target {
 }
 
 impl Target {
-    /// Reads a registry in any spelling found in the wild (see [`RegistryAddress`]):
-    /// `ghcr.io`, `https://ghcr.io`, `https://ghcr.io/v1/`, `https://ghcr.io/v2/`, `docker.io`,
-    /// `https://index.docker.io/v1/`, `localhost:5000`, `http://localhost:5000`, and
-    /// `ghcr.io/me/app` (a repository).
-    pub fn parse(input: &str) -> Result<Self, String> {
-        let address = RegistryAddress::parse(input).map_err(|e| match e {
-            RegistryAddressError::Name {
-                problem: RegistryNameError::Empty,
-                ..
-            } => format!("`{input}` names no registry host"),
-            RegistryAddressError::Name { problem, .. } => {
-                format!("`{input}`: {problem}")
-            }
-            other => other.to_string(),
-        })?;
-        let registry = address.name;
-        let repository = match address.path {
-            None => None,
-            Some(path) => {
-                let reference = Reference::parse(&format!("{registry}/{path}"))
-                    .map_err(|e| format!("`{input}`: {e}"))?;
-                Some(reference.repository().to_string())
-            }
-        };
+    /// Reads a registry argument ([`RegistryArgument`], a repository allowed): `ghcr.io`,
+    /// `https://ghcr.io/v2/`, `https://index.docker.io/v1/`, `http://localhost:5000`,
+    /// `ghcr.io/me/app`.
+    pub fn parse(input: &str) -> Result<Self, RegistryArgumentError> {
+        let argument = RegistryArgument::parse(input, true)?;
         Ok(Self {
             input: input.to_string(),
-            api_host: registry.api_authority().to_owned(),
-            registry,
-            scheme: address.scheme,
-            plain_http: address.scheme == Some(Scheme::Http),
-            repository,
+            api_host: argument.name.api_authority().to_owned(),
+            registry: argument.name,
+            scheme: argument.scheme,
+            plain_http: argument.scheme == Some(Scheme::Http),
+            repository: argument.repository,
         })
     }
 }

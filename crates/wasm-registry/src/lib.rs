@@ -40,7 +40,7 @@ pub use credentials::{
 };
 pub use error::{Action, CaFileProblem, RegistryError};
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest};
-pub use ops::login::{Verified, parse_login_registry, verify_login};
+pub use ops::login::{Verified, verify_login};
 pub use ops::pull::{PullOptions, PullOutcome, output_path, pull, pull_all};
 pub use ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};
 pub use ops::query::{
@@ -51,7 +51,9 @@ pub use plan::{
     url_may_receive_secrets,
 };
 pub use progress::{NoProgress, Progress};
-pub use reference::{Reference, ReferenceError, Repository, validate_digest};
+pub use reference::{
+    Reference, ReferenceError, RegistryArgument, RegistryArgumentError, Repository,
+};
 pub use session::{
     Challenge, DnsError, RetryPolicy, Session, Transport, TransportOptions, realm_is_safe, scope,
 };

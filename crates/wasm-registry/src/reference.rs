@@ -14,7 +14,7 @@
 use std::fmt;
 
 use thiserror::Error;
-use wasm_config::{RegistryName, RegistryNameError};
+use wasm_config::{RegistryAddress, RegistryAddressError, RegistryName, RegistryNameError, Scheme};
 
 /// A parsed, validated reference to an artifact: registry, repository, and tag and/or digest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -35,7 +35,7 @@ pub struct Repository {
 }
 
 /// Why a reference could not be parsed. Displays the input and what to change.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[error("invalid reference `{input}`: {reason}")]
 pub struct ReferenceError {
     /// The text the user gave.
@@ -205,6 +205,98 @@ impl Repository {
     }
 }
 
+/// A registry as users type it where a command takes a registry (`wasm login`, `wasm logout`,
+/// `wasm registry test`): any spelling credential stores use (`ghcr.io`, `https://ghcr.io/v2/`,
+/// `https://index.docker.io/v1/`), `http://HOST` for plain HTTP, and, where a repository is
+/// allowed, a path naming one (`ghcr.io/me/app`). The one parser of such arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryArgument {
+    /// As given.
+    pub input: String,
+    /// The registry.
+    pub name: RegistryName,
+    /// The scheme written in front, if any.
+    pub scheme: Option<Scheme>,
+    /// The repository a path named, checked as a reference's repository.
+    pub repository: Option<String>,
+}
+
+/// Why a registry argument is not one.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RegistryArgumentError {
+    /// Nothing at all.
+    #[error("the registry is empty; write it as HOST[:PORT], e.g. ghcr.io")]
+    Empty,
+    /// A scheme but no host.
+    #[error("`{input}` names no registry host")]
+    NoHost {
+        /// As given.
+        input: String,
+    },
+    /// Not a registry address.
+    #[error(transparent)]
+    Address(RegistryAddressError),
+    /// A path where only a registry is allowed.
+    #[error("`{input}` names a path on a registry; credentials are per registry: use `{registry}`")]
+    Path {
+        /// As given.
+        input: String,
+        /// The registry it starts with.
+        registry: RegistryName,
+    },
+    /// A path that is not a valid repository.
+    #[error("`{input}`: {problem}")]
+    Repository {
+        /// As given.
+        input: String,
+        /// What is wrong with it.
+        problem: ReferenceError,
+    },
+}
+
+impl RegistryArgument {
+    /// Parses `input`; a path is a repository when `repository_allowed`, else an error.
+    pub fn parse(input: &str, repository_allowed: bool) -> Result<Self, RegistryArgumentError> {
+        if input.trim().is_empty() {
+            return Err(RegistryArgumentError::Empty);
+        }
+        let address = RegistryAddress::parse(input).map_err(|e| match e {
+            RegistryAddressError::Name {
+                problem: RegistryNameError::Empty,
+                ..
+            } => RegistryArgumentError::NoHost {
+                input: input.to_owned(),
+            },
+            other => RegistryArgumentError::Address(other),
+        })?;
+        let repository = match address.path {
+            None => None,
+            Some(_) if !repository_allowed => {
+                return Err(RegistryArgumentError::Path {
+                    input: input.to_owned(),
+                    registry: address.name,
+                });
+            }
+            Some(path) => {
+                let reference =
+                    Reference::parse(&format!("{}/{path}", address.name)).map_err(|problem| {
+                        RegistryArgumentError::Repository {
+                            input: input.to_owned(),
+                            problem,
+                        }
+                    })?;
+                Some(reference.repository)
+            }
+        };
+        Ok(Self {
+            input: input.to_owned(),
+            name: address.name,
+            scheme: address.scheme,
+            repository,
+        })
+    }
+}
+
 /// What is wrong with the registry part of a reference, in a reference's terms.
 fn registry_problem(registry: &str, problem: &RegistryNameError) -> String {
     match problem {
@@ -298,7 +390,7 @@ fn validate_tag(tag: &str) -> Result<(), String> {
 }
 
 /// Checks `ALGORITHM:HEX` for the algorithms registries support.
-pub fn validate_digest(digest: &str) -> Result<(), String> {
+pub(crate) fn validate_digest(digest: &str) -> Result<(), String> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
         return Err(format!(
             "`{digest}` is not a digest: write `sha256:` followed by 64 hex digits"
@@ -448,5 +540,151 @@ mod tests {
         let r = Repository::parse("localhost:5000/demo/hello").unwrap();
         assert_eq!(r.to_string(), "localhost:5000/demo/hello");
         assert!(Repository::parse("localhost:5000/demo/hello:1").is_err());
+    }
+
+    /// Every spelling at every entry point: what each makes of it (`-` for a refusal). Config
+    /// keys and references take a bare `HOST[:PORT]`; the commands that take a registry and the
+    /// keys of Docker's and Podman's files also take a scheme and `/v1/`, `/v2/`.
+    #[test]
+    fn every_spelling_at_every_entry_point() {
+        // (spelling, config key, reference, login/logout, registry test, Docker/Podman key)
+        let cases = [
+            (
+                "ghcr.io", "ghcr.io", "ghcr.io", "ghcr.io", "ghcr.io", "ghcr.io",
+            ),
+            (
+                "GHCR.io", "ghcr.io", "ghcr.io", "ghcr.io", "ghcr.io", "ghcr.io",
+            ),
+            (
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "index.docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "registry-1.docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "registry.hub.docker.com",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "docker.io:5000",
+                "docker.io:5000",
+                "docker.io:5000",
+                "docker.io:5000",
+                "docker.io:5000",
+                "docker.io:5000",
+            ),
+            (
+                "localhost:5000",
+                "localhost:5000",
+                "localhost:5000",
+                "localhost:5000",
+                "localhost:5000",
+                "localhost:5000",
+            ),
+            (
+                "127.0.0.1:5000",
+                "127.0.0.1:5000",
+                "127.0.0.1:5000",
+                "127.0.0.1:5000",
+                "127.0.0.1:5000",
+                "127.0.0.1:5000",
+            ),
+            (
+                "[::1]:5000",
+                "[::1]:5000",
+                "[::1]:5000",
+                "[::1]:5000",
+                "[::1]:5000",
+                "[::1]:5000",
+            ),
+            ("https://ghcr.io", "-", "-", "ghcr.io", "ghcr.io", "ghcr.io"),
+            (
+                "https://ghcr.io/v2/",
+                "-",
+                "-",
+                "ghcr.io",
+                "ghcr.io",
+                "ghcr.io",
+            ),
+            (
+                "http://localhost:5000",
+                "-",
+                "-",
+                "localhost:5000",
+                "localhost:5000",
+                "localhost:5000",
+            ),
+            (
+                "https://index.docker.io/v1/",
+                "-",
+                "-",
+                "docker.io",
+                "docker.io",
+                "docker.io",
+            ),
+            ("my_host:5000", "-", "-", "-", "-", "-"),
+            ("localhost:0", "-", "-", "-", "-", "-"),
+            ("", "-", "-", "-", "-", "-"),
+        ];
+        for (spelling, config, reference, login, test, key) in cases {
+            let shown = |r: Result<String, String>| r.unwrap_or_else(|_| "-".to_owned());
+            let from_config = wasm_config::Config::parse(
+                &format!("[registries.\"{spelling}\"]\n"),
+                std::path::Path::new("c.toml"),
+            )
+            .map(|c| c.registries.keys().next().unwrap().to_string())
+            .map_err(|e| e.to_string());
+            assert_eq!(shown(from_config), config, "config key {spelling:?}");
+            let from_reference = Reference::parse(&format!("{spelling}/org/app:1"))
+                .map(|r| r.registry().to_string())
+                .map_err(|e| e.to_string());
+            assert_eq!(shown(from_reference), reference, "reference {spelling:?}");
+            let from_login = RegistryArgument::parse(spelling, false)
+                .map(|a| a.name.to_string())
+                .map_err(|e| e.to_string());
+            assert_eq!(shown(from_login), login, "login {spelling:?}");
+            let from_test = crate::diagnose::Target::parse(spelling)
+                .map(|t| t.registry.to_string())
+                .map_err(|e| e.to_string());
+            assert_eq!(shown(from_test), test, "registry test {spelling:?}");
+            let from_key = crate::credentials::key_address(spelling)
+                .map(|a| a.name.to_string())
+                .ok_or_else(String::new);
+            assert_eq!(shown(from_key), key, "auth file key {spelling:?}");
+        }
+        // The scheme a command's argument asks for is kept.
+        let plain = RegistryArgument::parse("http://localhost:5000", false).unwrap();
+        assert_eq!(plain.scheme, Some(Scheme::Http));
+        // A repository only where one is allowed.
+        assert!(RegistryArgument::parse("ghcr.io/me/app", false).is_err());
+        assert_eq!(
+            RegistryArgument::parse("ghcr.io/me/app", true)
+                .unwrap()
+                .repository
+                .as_deref(),
+            Some("me/app")
+        );
     }
 }

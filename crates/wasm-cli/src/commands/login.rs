@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use wasm_config::Secret;
-use wasm_registry::{Verified, parse_login_registry, store_login, verify_login};
+use wasm_registry::{RegistryArgument, Verified, store_login, verify_login};
 
 use crate::cli::{GlobalOpts, RegistryOpts};
 use crate::context;
@@ -42,7 +42,7 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let address = parse_login_registry(&self.registry).map_err(anyhow::Error::msg)?;
+        let address = RegistryArgument::parse(&self.registry, false)?;
         let registry = &address.name;
         let interactive = std::io::stdin().is_terminal();
         let username = match self.username {

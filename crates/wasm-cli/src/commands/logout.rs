@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use wasm_registry::{
-    CredentialChain, Outcome, SourceKind, StoreSite, erase_login, parse_login_registry,
+    CredentialChain, Outcome, RegistryArgument, SourceKind, StoreSite, erase_login,
 };
 
 use crate::cli::GlobalOpts;
@@ -30,9 +30,7 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let registry = parse_login_registry(&self.registry)
-            .map_err(anyhow::Error::msg)?
-            .name;
+        let registry = RegistryArgument::parse(&self.registry, false)?.name;
         let chain = context::chain(global)?;
         let erased = erase_login(chain.locations(), &registry, chain.config().helper_timeout)?;
         if erased.is_empty() {

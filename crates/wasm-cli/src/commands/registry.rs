@@ -68,7 +68,7 @@ pub(crate) struct TestOpts {
 
 impl TestOpts {
     fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let target = Target::parse(&self.registry).map_err(anyhow::Error::msg)?;
+        let target = Target::parse(&self.registry)?;
         if let Some(repo) = &self.repository {
             // Checked like a reference's repository (lowercase, valid segments).
             wasm_registry::Repository::parse(&format!("{}/{repo}", target.registry))?;

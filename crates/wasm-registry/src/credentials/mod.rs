@@ -36,7 +36,8 @@ pub use docker_config::{Erased, StoreError, StoreSite, erase_login, store_login}
 pub use store_helper::{StoreHelperError, TOKEN_USERNAME};
 pub(crate) use wasm_config::DOCKER_HUB_KEY;
 
-use auth_file::{AuthFile, EntryCredential, find_key, key_address};
+pub(crate) use auth_file::key_address;
+use auth_file::{AuthFile, EntryCredential, find_key};
 use store_helper::HelperSite;
 
 use wasm_config::RegistryName;

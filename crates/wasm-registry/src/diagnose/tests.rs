@@ -110,7 +110,7 @@ fn rejects_what_is_not_a_registry() {
     ] {
         assert!(Target::parse(input).is_err(), "{input}");
     }
-    let e = Target::parse("ghcr.io/Me/App").unwrap_err();
+    let e = Target::parse("ghcr.io/Me/App").unwrap_err().to_string();
     assert!(e.contains("lowercase"), "{e}");
 }
 

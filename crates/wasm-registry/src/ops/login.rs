@@ -22,11 +22,12 @@
 
 use serde::Deserialize;
 use url::Url;
-use wasm_config::{RegistryAddress, Secret};
+use wasm_config::Secret;
 
 use crate::credentials::Credential;
 use crate::error::{RegistryError, classify_transport, error_text};
 use crate::plan::url_may_receive_secrets;
+use crate::reference::RegistryArgument;
 use crate::session::{Challenge, Transport};
 
 /// What [`verify_login`] learnt.
@@ -57,28 +58,11 @@ impl Verified {
     }
 }
 
-/// The registry of `wasm login` and `wasm logout`, in any spelling found in the wild:
-/// `ghcr.io`, `https://ghcr.io`, `https://ghcr.io/v2/`, `https://index.docker.io/v1/`,
-/// `localhost:5000`, `http://localhost:5000`. A path that names a repository is refused.
-pub fn parse_login_registry(input: &str) -> Result<RegistryAddress, String> {
-    if input.trim().is_empty() {
-        return Err("the registry is empty; write it as HOST[:PORT], e.g. ghcr.io".into());
-    }
-    let address = RegistryAddress::parse(input).map_err(|e| e.to_string())?;
-    if address.path.is_some() {
-        return Err(format!(
-            "`{input}` names a path on a registry; credentials are per registry: use `{}`",
-            address.name
-        ));
-    }
-    Ok(address)
-}
-
-/// Checks `username` and `password` against the registry at `address` (see
-/// [`parse_login_registry`]); see the module docs for the requests.
+/// Checks `username` and `password` against the registry `address` names (read with
+/// [`RegistryArgument::parse`], no repository); see the module docs for the requests.
 pub async fn verify_login(
     transport: &Transport,
-    address: &RegistryAddress,
+    address: &RegistryArgument,
     username: &str,
     password: &Secret<String>,
 ) -> Result<Verified, RegistryError> {
@@ -251,43 +235,6 @@ pub async fn verify_login(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn registries_in_every_spelling() {
-        let name = |input| parse_login_registry(input).unwrap().name.to_string();
-        for input in [
-            "ghcr.io",
-            "https://ghcr.io",
-            "http://ghcr.io",
-            "https://ghcr.io/v1/",
-            "https://ghcr.io/v2/",
-            "GHCR.io",
-        ] {
-            assert_eq!(name(input), "ghcr.io", "{input}");
-        }
-        for input in [
-            "docker.io",
-            "https://index.docker.io/v1/",
-            "registry-1.docker.io",
-        ] {
-            assert_eq!(name(input), "docker.io", "{input}");
-        }
-        assert_eq!(name("localhost:5000"), "localhost:5000");
-        // The scheme is kept: `wasm login http://HOST` speaks plain HTTP, as `registry test`.
-        assert_eq!(
-            parse_login_registry("http://localhost:5000")
-                .unwrap()
-                .scheme,
-            Some(wasm_config::Scheme::Http)
-        );
-        assert!(
-            parse_login_registry("ghcr.io/me/app")
-                .unwrap_err()
-                .contains("use `ghcr.io`")
-        );
-        assert!(parse_login_registry("").is_err());
-        assert!(parse_login_registry("host:99999").is_err());
-    }
 
     #[test]
     fn debug_output_holds_no_secret() {
