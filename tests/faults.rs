@@ -354,6 +354,63 @@ mod transient {
         assert_eq!(manifest_status(registry, &repo, "1").0, 200);
     }
 
+    /// The registry's `Retry-After` sets the wait before the retry; one longer than the retry
+    /// budget ends the command at once, with the registry's advice.
+    #[test]
+    fn retry_after_is_honoured() {
+        let registry = shared_anonymous();
+        let repo = unique_repo("faults/retry-after");
+        let bytes = big_component(3);
+        publish(registry, &repo, &bytes);
+        let proxy = FaultProxy::start(
+            &registry.host,
+            Fault::Status {
+                status: 503,
+                times: 1,
+                retry_after: Some(2),
+            }
+            .on(&["GET"], "/manifests/"),
+        );
+        let (sandbox, output) = puller();
+        let started = Instant::now();
+        let out = sandbox
+            .wasm()
+            .args(["pull", &proxy.reference(&repo, "1"), "-v", "-o"])
+            .arg(&output)
+            .run();
+        out.assert_success();
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_mentions(&out, "retrying in 2.0 s");
+        assert_eq!(std::fs::read(&output).unwrap(), bytes);
+
+        proxy.set(
+            Fault::Status {
+                status: 429,
+                times: 1,
+                retry_after: Some(3600),
+            }
+            .on(&["GET"], "/manifests/"),
+        );
+        let started = Instant::now();
+        let out = sandbox
+            .wasm()
+            .args(["pull", &proxy.reference(&repo, "1"), "-o"])
+            .arg(&output)
+            .run();
+        out.assert_status(1);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_mentions(&out, "try again in 3600 s (it said so in Retry-After)");
+        assert_eq!(proxy.faulted(), 2);
+    }
+
     #[test]
     fn a_429_with_a_registry_error_body_is_retried() {
         // What Docker Hub answers at its rate limit: 429 with a JSON error `TOOMANYREQUESTS`.
@@ -942,6 +999,37 @@ mod hostile {
             &output,
             &[&artifact.manifest_digest, &artifact.layer_digest],
         );
+    }
+
+    /// A manifest that declares 64 MiB is refused from its `Content-Length`: its body is not
+    /// read (the server records how much of it the client took).
+    #[test]
+    fn a_huge_manifest_is_refused_without_being_read() {
+        let hostile = HostileRegistry::start(
+            Artifact::wasm("hostile/huge-manifest", "1"),
+            &[Behaviour::HugeManifest { bytes: 64 << 20 }],
+        );
+        let (sandbox, output, out, _) = pull(&hostile, &[]);
+        out.assert_status(1);
+        assert_mentions(
+            &out,
+            &format!(
+                "{}the manifest of {} is 67108864 bytes, more than the 4194304 allowed",
+                invalid(&hostile),
+                hostile.reference()
+            ),
+        );
+        let served: u64 = hostile
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/manifests/") && r.method == "GET")
+            .map(|r| r.body_bytes)
+            .sum();
+        assert!(
+            served < 4 << 20,
+            "the client took {served} bytes of the manifest"
+        );
+        assert_nothing_written(&sandbox, &output, &[]);
     }
 
     #[test]

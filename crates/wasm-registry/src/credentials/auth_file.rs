@@ -4,7 +4,7 @@
 //! Written by hand instead of using `docker_credential`: that crate matches `credHelpers` keys
 //! exactly, cannot explain which key it tried or matched, reports JSON errors without a
 //! position, misses Podman's `$XDG_CONFIG_HOME/containers/auth.json` and namespaced keys, and
-//! puts no time limit on helpers (NOTES.md). Every user of `wasm` meets one of those.
+//! puts no time limit on helpers (docs/registries.md). Every user of `wasm` meets one of those.
 //!
 //! What must stay true: secrets read from these files are wrapped in [`Secret`] as they are
 //! parsed, and errors never contain them.

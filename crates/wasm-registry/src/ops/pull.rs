@@ -280,7 +280,7 @@ async fn download(
                 ),
             });
         }
-        // Plain blocking writes: NOTES.md measured them faster than async file writes, and a
+        // Plain blocking writes: measured faster than async file writes (docs/registries.md), and a
         // write to the page cache does not stall the single-threaded runtime for long.
         let result = match &mut sink {
             Sink::Cache(w) => w.write_all(&chunk),
