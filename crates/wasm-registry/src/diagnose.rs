@@ -64,8 +64,6 @@ pub struct Target {
     pub api_host: String,
     /// The scheme written in the input (`http://`, `https://`), if any.
     pub scheme: Option<Scheme>,
-    /// The input starts with `http://`: plain HTTP was asked for.
-    pub plain_http: bool,
     /// A repository named by a path in the input (`ghcr.io/me/app`).
     pub repository: Option<String>,
 }
@@ -81,7 +79,6 @@ impl Target {
             api_host: argument.name.api_authority().to_owned(),
             registry: argument.name,
             scheme: argument.scheme,
-            plain_http: argument.scheme == Some(Scheme::Http),
             repository: argument.repository,
         })
     }
@@ -94,11 +91,10 @@ pub struct Options {
     pub repository: Option<String>,
     /// Also check push access.
     pub push: bool,
-    /// `--plain-http`.
-    pub plain_http: bool,
-    /// `--insecure`: an untrusted certificate is reported but does not stop the checks.
-    pub insecure: bool,
 }
+
+// `--plain-http` and `--insecure` reach the checks through the transport's connection plan, as
+// they reach `push` and `pull`.
 
 /// Everything the steps found; the input of [`Verdict::decide`].
 #[derive(Clone, Debug, Default)]

@@ -76,8 +76,6 @@ impl TestOpts {
         let options = Options {
             repository: self.repository,
             push: self.push,
-            plain_http: self.transport.plain_http,
-            insecure: self.transport.insecure,
         };
         if options.push && diagnose::repository_of(&target, &options).is_none() {
             bail!("--push checks a repository: add --repository REPO");

@@ -76,7 +76,11 @@ fn reads_every_spelling() {
         let t = target(input);
         assert_eq!(t.registry.as_str(), registry, "{input}");
         assert_eq!(t.api_host, api_host, "{input}");
-        assert_eq!(t.plain_http, plain, "{input}");
+        assert_eq!(
+            t.scheme == Some(wasm_config::Scheme::Http),
+            plain,
+            "{input}"
+        );
         assert_eq!(t.repository, None, "{input}");
         assert_eq!(t.input, input);
     }
