@@ -5,6 +5,7 @@
 //! - [`cache`]: the local cache, re-push/re-pull without blob transfers, batches, memory.
 //! - [`cli`]: help texts, version, usage errors, the sample component.
 //! - [`config`]: `wasm self config` and every bad config input.
+//! - [`connections`]: the requests of a push and a pull counted; the scheme learnt once.
 //! - [`credentials`]: the credential chain with real helpers, stores and files.
 //! - [`diagnose`]: `wasm registry test`, one test per verdict, against real registries.
 //! - [`faults`]: transient and persistent network faults (through a fault-injecting proxy) and
@@ -18,6 +19,7 @@ mod support;
 mod cache;
 mod cli;
 mod config;
+mod connections;
 mod credentials;
 mod diagnose;
 mod faults;

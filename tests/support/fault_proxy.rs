@@ -184,6 +184,10 @@ struct ProxyState {
     rule: Mutex<(Rule, usize)>,
     faulted: AtomicUsize,
     log: Mutex<Vec<ProxiedRequest>>,
+    /// Connections that did not start with an HTTP request (TLS hellos).
+    not_http: AtomicUsize,
+    /// Such connections get no answer at all (as a relay that waits for an HTTP request).
+    silent_to_tls: AtomicBool,
 }
 
 impl FaultProxy {
@@ -197,6 +201,8 @@ impl FaultProxy {
             rule: Mutex::new((rule, times)),
             faulted: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
+            not_http: AtomicUsize::new(0),
+            silent_to_tls: AtomicBool::new(false),
         });
         let handler_state = Arc::clone(&state);
         let server = TcpServer::start("e2e-fault-proxy", move |client, conn| {
@@ -229,6 +235,18 @@ impl FaultProxy {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.server.connections()
+    }
+
+    /// Connections so far that did not start with an HTTP request (TLS hellos).
+    pub fn not_http_connections(&self) -> usize {
+        self.state.not_http.load(Ordering::Relaxed)
+    }
+
+    /// From now on, a connection that does not start with an HTTP request (a TLS hello) gets no
+    /// answer at all, as from a relay that waits for an HTTP request head; it is held open
+    /// until the client gives up or the proxy stops.
+    pub fn silent_to_tls(&self) {
+        self.state.silent_to_tls.store(true, Ordering::Relaxed);
     }
 
     /// Requests broken by a fault so far.
@@ -283,6 +301,25 @@ impl ProxyState {
         match first_byte(&client) {
             None => return,
             Some(b) if !b.is_ascii_uppercase() => {
+                self.not_http.fetch_add(1, Ordering::Relaxed);
+                if self.silent_to_tls.load(Ordering::Relaxed) {
+                    let mut sink = [0u8; 4096];
+                    let mut client = client;
+                    drop(client.set_read_timeout(Some(Duration::from_millis(200))));
+                    while !conn.stopping() {
+                        match client.read(&mut sink) {
+                            Ok(0) => return,
+                            Ok(_) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                                ) => {}
+                            Err(_) => return,
+                        }
+                    }
+                    return;
+                }
                 tunnel(client, &self.upstream, conn);
                 return;
             }

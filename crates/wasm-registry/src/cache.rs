@@ -147,6 +147,39 @@ impl Cache {
         Some(digest.to_string())
     }
 
+    fn scheme_path(&self, registry: &wasm_config::RegistryName) -> PathBuf {
+        self.root
+            .join("schemes")
+            .join(registry.as_str().replace(':', "+"))
+    }
+
+    /// The scheme a registry on this machine was found to speak, if remembered.
+    pub fn scheme(&self, registry: &wasm_config::RegistryName) -> Option<wasm_config::Scheme> {
+        match fs::read_to_string(self.scheme_path(registry)).ok()?.trim() {
+            "https" => Some(wasm_config::Scheme::Https),
+            "http" => Some(wasm_config::Scheme::Http),
+            _ => None,
+        }
+    }
+
+    /// Remembers the scheme a registry on this machine speaks, so that later invocations do
+    /// not probe it again.
+    pub fn set_scheme(
+        &self,
+        registry: &wasm_config::RegistryName,
+        scheme: wasm_config::Scheme,
+    ) -> io::Result<()> {
+        let path = self.scheme_path(registry);
+        let dir = path.parent().expect("scheme paths have a parent");
+        fs::create_dir_all(dir)?;
+        let mut file = tempfile::Builder::new()
+            .prefix(".scheme-")
+            .tempfile_in(dir)?;
+        file.write_all(scheme.as_str().as_bytes())?;
+        file.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
     /// Records that `registry/repository` holds the blob `digest`.
     pub fn add_source(&self, digest: &str, registry: &str, repository: &str) -> io::Result<()> {
         let Some(path) = self.blob_path(digest) else {

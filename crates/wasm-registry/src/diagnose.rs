@@ -52,6 +52,7 @@ pub use proxy::ProxyEnv;
 pub use verdict::{Verdict, VerdictClass, VerdictCode};
 
 use findings::{describe_grants, join_host_port, status_text};
+pub(crate) use tls::{HandshakeError, tls_hello};
 
 /// The registry as the user wrote it, and what `wasm` makes of it.
 #[derive(Clone, Debug, PartialEq, Eq)]

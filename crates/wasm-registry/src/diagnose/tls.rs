@@ -49,6 +49,16 @@ fn server_name(host: &str) -> Result<ServerName<'static>, String> {
         .map_err(|e| format!("`{host}` is not a valid TLS name: {e}"))
 }
 
+/// Whether the server at the other end of `stream` answers a TLS hello with TLS, within
+/// `timeout` (the certificate is not judged: only the protocol is asked).
+pub(crate) async fn tls_hello(
+    stream: TcpStream,
+    host: &str,
+    timeout: Duration,
+) -> Result<(), HandshakeError> {
+    read_chain(stream, host, timeout).await.map(drop)
+}
+
 /// Does a TLS handshake on `stream` with a verifier that accepts everything, and returns the
 /// chain the server sent (its own certificate first).
 pub(crate) async fn read_chain(

@@ -168,7 +168,12 @@ impl Transport {
         }
         let plan = self.plan(registry, address_scheme);
         let client = self.client_for(&plan)?;
-        let endpoint = Arc::new(Endpoint::new(plan, client, self.options.timeout));
+        let endpoint = Arc::new(Endpoint::new(
+            plan,
+            client,
+            self.options.timeout,
+            self.cache.clone(),
+        ));
         if address_scheme.is_none() {
             self.endpoints
                 .lock()
@@ -240,6 +245,8 @@ pub(crate) struct Endpoint {
     pub(crate) plan: ConnectionPlan,
     pub(crate) client: reqwest::Client,
     timeout: Duration,
+    /// Where a probed scheme is remembered between invocations.
+    cache: Option<Cache>,
     learnt: Mutex<Learnt>,
     /// Held by the first request, so that the others go with what it learns.
     first: tokio::sync::Mutex<()>,
@@ -256,15 +263,25 @@ struct Learnt {
 }
 
 impl Endpoint {
-    fn new(plan: ConnectionPlan, client: reqwest::Client, timeout: Duration) -> Self {
+    fn new(
+        plan: ConnectionPlan,
+        client: reqwest::Client,
+        timeout: Duration,
+        cache: Option<Cache>,
+    ) -> Self {
         let scheme = match plan.scheme {
             SchemeChoice::Fixed(s) => Some(s),
-            SchemeChoice::TlsThenPlain => None,
+            // Learnt by an earlier invocation; relearnt if the registry answers otherwise.
+            SchemeChoice::TlsThenPlain => cache.as_ref().and_then(|c| c.scheme(&plan.registry)),
         };
+        if let (SchemeChoice::TlsThenPlain, Some(s)) = (plan.scheme, scheme) {
+            tracing::debug!(registry = %plan.registry, scheme = %s, "scheme remembered from an earlier run");
+        }
         Self {
             plan,
             client,
             timeout,
+            cache,
             learnt: Mutex::new(Learnt {
                 scheme,
                 ..Learnt::default()
@@ -277,11 +294,59 @@ impl Endpoint {
         self.learnt.lock().expect("poisoned")
     }
 
-    /// The scheme to use now, and whether it is still being probed.
+    /// The scheme to use now, and whether it may still change (the plan says "TLS, then plain
+    /// HTTP": probed, or remembered from an earlier run).
     pub(crate) fn scheme(&self) -> (Scheme, bool) {
+        let open = self.plan.scheme == SchemeChoice::TlsThenPlain;
         match self.learnt().scheme {
-            Some(s) => (s, false),
-            None => (Scheme::Https, true),
+            Some(s) => (s, open),
+            None => (Scheme::Https, open),
+        }
+    }
+
+    /// Settles the scheme of a "TLS, then plain HTTP" registry before its first request: a TLS
+    /// hello with a one-second budget. A TLS answer means HTTPS; a plain-HTTP answer, or none
+    /// at all (a plain TCP relay that waits for an HTTP request), means plain HTTP. Remembered
+    /// in the cache, so later invocations make no probe.
+    async fn settle_scheme(&self) {
+        if self.plan.scheme != SchemeChoice::TlsThenPlain || self.learnt().scheme.is_some() {
+            return;
+        }
+        const BUDGET: Duration = Duration::from_secs(1);
+        let registry = &self.plan.registry;
+        let host = registry
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = registry.port().unwrap_or(443);
+        let connected =
+            tokio::time::timeout(BUDGET, tokio::net::TcpStream::connect((host, port))).await;
+        let scheme = match connected {
+            // Nothing to learn from a port that does not answer: the request reports it.
+            Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(stream)) => {
+                match crate::diagnose::tls_hello(stream, registry.host(), BUDGET).await {
+                    Ok(()) => Scheme::Https,
+                    Err(crate::diagnose::HandshakeError::NotTls)
+                    | Err(crate::diagnose::HandshakeError::TimedOut) => Scheme::Http,
+                    Err(crate::diagnose::HandshakeError::Other(_)) => Scheme::Https,
+                }
+            }
+        };
+        tracing::debug!(registry = %registry, scheme = %scheme, "probed the scheme of a registry on this machine");
+        self.learn_scheme(scheme);
+    }
+
+    /// Records the scheme a "TLS, then plain HTTP" registry speaks, here and in the cache.
+    fn learn_scheme(&self, scheme: Scheme) {
+        self.learnt().scheme = Some(scheme);
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.set_scheme(&self.plan.registry, scheme)
+        {
+            tracing::debug!(
+                "cannot remember the scheme in {}: {e}",
+                cache.root().display()
+            );
         }
     }
 
@@ -293,8 +358,10 @@ impl Endpoint {
     /// `wasm login`, which checks credentials itself.
     pub(crate) async fn get_v2(&self) -> Result<(Response, Scheme), RegistryError> {
         let registry = self.plan.registry.as_str();
+        self.settle_scheme().await;
+        let mut relearnt = false;
         loop {
-            let (scheme, probing) = self.scheme();
+            let (scheme, open) = self.scheme();
             let url =
                 self.plan
                     .base_url(scheme)
@@ -305,15 +372,18 @@ impl Endpoint {
                     })?;
             match self.client.get(url).timeout(self.timeout).send().await {
                 Ok(response) => {
-                    if probing {
-                        self.learnt().scheme = Some(scheme);
+                    if open && !relearnt && wants_tls(&response, scheme) {
+                        relearnt = true;
+                        self.learn_scheme(Scheme::Https);
+                        continue;
                     }
                     return Ok((response, scheme));
                 }
                 Err(e) => {
                     let error = classify_transport(registry, "GET /v2/", Box::new(e));
-                    if probing && matches!(error, RegistryError::NotTls { .. }) {
-                        self.learnt().scheme = Some(Scheme::Http);
+                    if open && !relearnt && matches!(error, RegistryError::NotTls { .. }) {
+                        relearnt = true;
+                        self.learn_scheme(Scheme::Http);
                         continue;
                     }
                     return Err(error);
@@ -436,6 +506,9 @@ impl Session {
         let endpoint = &self.endpoint;
         let first = endpoint.first_request().await;
         let result = async {
+            if first.is_some() {
+                endpoint.settle_scheme().await;
+            }
             // With credentials to send, the challenge is learnt from `GET /v2/` before the first
             // request, which then carries them: an upload's body is never sent only to be
             // refused. Without, the first request learns it (an open registry needs nothing).
@@ -481,8 +554,11 @@ impl Session {
         // At most once each: authorizing after a challenge, and renewing a refused token.
         let mut authorized = false;
         let mut renewed = false;
+        // Once: a remembered or probed scheme that the registry's answer contradicts.
+        let mut relearnt = false;
         loop {
-            let (scheme, probing) = endpoint.scheme();
+            let (scheme, open) = endpoint.scheme();
+            let open = open && matches!(call.target, Target::Path(_));
             let url = match &call.target {
                 Target::Path(path) => endpoint.plan.base_url(scheme).join(path).map_err(|e| {
                     RegistryError::Protocol {
@@ -517,16 +593,20 @@ impl Session {
                 Ok(response) => response,
                 Err(e) => {
                     let error = classify_transport(self.registry.as_str(), &what, Box::new(e));
-                    if probing && matches!(error, RegistryError::NotTls { .. }) {
+                    if open && !relearnt && matches!(error, RegistryError::NotTls { .. }) {
                         tracing::debug!(registry = %self.registry, "no TLS on this port: plain HTTP");
-                        endpoint.learnt().scheme = Some(Scheme::Http);
+                        relearnt = true;
+                        endpoint.learn_scheme(Scheme::Http);
                         continue;
                     }
                     return Err(error);
                 }
             };
-            if probing {
-                endpoint.learnt().scheme = Some(scheme);
+            if open && !relearnt && wants_tls(&response, scheme) {
+                tracing::debug!(registry = %self.registry, "the port wants TLS");
+                relearnt = true;
+                endpoint.learn_scheme(Scheme::Https);
+                continue;
             }
             let status = response.status().as_u16();
             tracing::trace!(method = %call.method, url = %url, status, "answer");
@@ -742,6 +822,14 @@ impl Session {
             },
         }
     }
+}
+
+/// Whether an answer to plain HTTP says the port wants TLS: Go's HTTP server answers plain HTTP
+/// on a TLS port with a bare `HTTP/1.0 400` before any registry code runs (docs/registries.md).
+fn wants_tls(response: &Response, scheme: Scheme) -> bool {
+    scheme == Scheme::Http
+        && response.status().as_u16() == 400
+        && response.version() == reqwest::Version::HTTP_10
 }
 
 /// The authorization a request carried.

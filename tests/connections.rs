@@ -1,0 +1,250 @@
+//! What crosses the network, counted: every request of a push and a pull is one the protocol
+//! needs (no repeated `GET /v2/`), a re-pull is one request, a token is fetched once per scope
+//! and process, and the scheme of a registry on this machine is learnt once and remembered —
+//! within a second even from a port that never answers a TLS hello. Over a real network each
+//! sequential request is a round trip: these counts are what `cargo xtask bench` turns into
+//! seconds at 50 ms per round trip.
+
+use std::time::{Duration, Instant};
+
+use crate::support::component::component_of_size_seeded;
+use crate::support::fault_proxy::{Fault, FaultProxy};
+use crate::support::registry::LoggedRequest;
+use crate::support::{
+    CAROL_PASSWORD, CAROL_USER, Sandbox, basic_auth, shared_anonymous, shared_token, unique_repo,
+};
+
+/// `METHOD PATH` of each request (query dropped, digests and upload ids shortened), in order.
+fn shapes(requests: &[LoggedRequest], repo: &str) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.uri == "/v2/" || r.uri.starts_with(&format!("/v2/{repo}/")))
+        .map(|r| {
+            let path = r.uri.split('?').next().unwrap_or_default();
+            let path = path.replace(&format!("/v2/{repo}/"), "");
+            let kind = match path.split('/').collect::<Vec<_>>().as_slice() {
+                ["blobs", "uploads", ""] => "blobs/uploads/".to_string(),
+                ["blobs", "uploads", _] => "blobs/uploads/ID".to_string(),
+                ["blobs", _] => "blobs/DIGEST".to_string(),
+                ["manifests", _] => "manifests/REF".to_string(),
+                _ => path.clone(),
+            };
+            format!("{} {kind}", r.method)
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
+    let registry = shared_anonymous();
+    let repo = unique_repo("connections/anonymous");
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(64 << 10, 1));
+    let reference = registry.reference(&repo, "1");
+    let before = registry.requests().len();
+    sandbox
+        .wasm()
+        .args(["push", &reference, "--plain-http"])
+        .arg(&file)
+        .run()
+        .assert_success();
+    let push = shapes(&registry.requests()[before..], &repo);
+    // Existence checks of layer and config, two upload sessions and their blobs, the manifest.
+    assert_eq!(
+        sorted(push.clone()),
+        [
+            "HEAD blobs/DIGEST",
+            "HEAD blobs/DIGEST",
+            "POST blobs/uploads/",
+            "POST blobs/uploads/",
+            "PUT blobs/uploads/ID",
+            "PUT blobs/uploads/ID",
+            "PUT manifests/REF",
+        ],
+        "{push:?}"
+    );
+    assert_eq!(push.last().map(String::as_str), Some("PUT manifests/REF"));
+
+    // A fresh cache: the manifest and the blob.
+    let puller = Sandbox::new();
+    let before = registry.requests().len();
+    puller
+        .wasm()
+        .args(["pull", &reference, "--plain-http", "-o", "a.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(
+        shapes(&registry.requests()[before..], &repo),
+        ["GET manifests/REF", "GET blobs/DIGEST"]
+    );
+    // Unchanged: the manifest only.
+    let before = registry.requests().len();
+    puller
+        .wasm()
+        .args(["pull", &reference, "--plain-http", "-o", "b.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(
+        shapes(&registry.requests()[before..], &repo),
+        ["GET manifests/REF"]
+    );
+    // A re-push of the same file: the existence checks and the manifest.
+    let before = registry.requests().len();
+    sandbox
+        .wasm()
+        .args(["push", &reference, "--plain-http"])
+        .arg(&file)
+        .run()
+        .assert_success();
+    assert_eq!(
+        sorted(shapes(&registry.requests()[before..], &repo)),
+        [
+            "HEAD blobs/DIGEST",
+            "HEAD blobs/DIGEST",
+            "PUT manifests/REF"
+        ]
+    );
+}
+
+#[test]
+fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
+    let (server, registry) = shared_token();
+    let repo = unique_repo("connections/token");
+    let sandbox = Sandbox::new();
+    sandbox.write_docker_config(
+        &serde_json::json!({"auths": {registry.host.clone(): {
+            "auth": basic_auth(CAROL_USER, CAROL_PASSWORD).trim_start_matches("Basic ")
+        }}})
+        .to_string(),
+    );
+    let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(64 << 10, 2));
+    let reference = registry.reference(&repo, "1");
+    let before = registry.requests().len();
+    sandbox
+        .wasm()
+        .args(["push", &reference])
+        .arg(&file)
+        .run()
+        .assert_success();
+    let push = shapes(&registry.requests()[before..], &repo);
+    assert_eq!(
+        push.first().map(String::as_str),
+        Some("GET /v2/"),
+        "{push:?}"
+    );
+    assert_eq!(
+        push.iter().filter(|s| *s == "GET /v2/").count(),
+        1,
+        "{push:?}"
+    );
+    assert_eq!(
+        push.len(),
+        8,
+        "the challenge, then the 7 requests of a push: {push:?}"
+    );
+    let tokens = server.requests_for(&repo);
+    assert_eq!(tokens.len(), 1, "one token for the push scope: {tokens:?}");
+
+    let before = registry.requests().len();
+    sandbox
+        .wasm()
+        .args(["pull", &format!("{reference}"), "-o", "a.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(
+        shapes(&registry.requests()[before..], &repo),
+        ["GET /v2/", "GET manifests/REF", "GET blobs/DIGEST"]
+    );
+    assert_eq!(
+        server.requests_for(&repo).len(),
+        2,
+        "one more token, for the pull scope"
+    );
+}
+
+#[test]
+fn the_scheme_of_a_registry_on_this_machine_is_learnt_once() {
+    let registry = shared_anonymous();
+    let repo = unique_repo("connections/scheme");
+    let publisher = Sandbox::new();
+    let file = publisher.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 3));
+    publisher
+        .wasm()
+        .args(["push", &registry.reference(&repo, "1"), "--plain-http"])
+        .arg(&file)
+        .run()
+        .assert_success();
+
+    let proxy = FaultProxy::start(&registry.host, Fault::None);
+    let sandbox = Sandbox::new();
+    let reference = proxy.reference(&repo, "1");
+    sandbox
+        .wasm()
+        .args(["pull", &reference, "-o", "a.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(
+        proxy.not_http_connections(),
+        1,
+        "one TLS hello to learn the scheme"
+    );
+    sandbox
+        .wasm()
+        .args(["pull", &reference, "-o", "b.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(
+        proxy.not_http_connections(),
+        1,
+        "remembered: no second TLS hello"
+    );
+
+    // A remembered scheme that the registry contradicts is relearnt.
+    let remembered = sandbox
+        .root()
+        .join(".cache/wasm/schemes")
+        .join(proxy.host().replace(':', "+"));
+    assert_eq!(std::fs::read_to_string(&remembered).unwrap(), "http");
+    std::fs::write(&remembered, "https").unwrap();
+    sandbox
+        .wasm()
+        .args(["pull", &reference, "-o", "c.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(std::fs::read_to_string(&remembered).unwrap(), "http");
+}
+
+#[test]
+fn a_port_silent_to_a_tls_hello_is_spoken_to_in_plain_http_within_a_second() {
+    let registry = shared_anonymous();
+    let repo = unique_repo("connections/silent");
+    let publisher = Sandbox::new();
+    let file = publisher.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 4));
+    publisher
+        .wasm()
+        .args(["push", &registry.reference(&repo, "1"), "--plain-http"])
+        .arg(&file)
+        .run()
+        .assert_success();
+    let proxy = FaultProxy::start(&registry.host, Fault::None);
+    proxy.silent_to_tls();
+    let sandbox = Sandbox::new();
+    let started = Instant::now();
+    sandbox
+        .wasm()
+        .args(["pull", &proxy.reference(&repo, "1"), "-o", "a.wasm"])
+        .run()
+        .assert_success();
+    // A second for the unanswered hello, the rest for the pull itself; without the fallback
+    // the pull waits for the connection timeout (15 s) and fails.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
