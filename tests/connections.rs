@@ -153,7 +153,7 @@ fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
     let before = registry.requests().len();
     sandbox
         .wasm()
-        .args(["pull", &format!("{reference}"), "-o", "a.wasm"])
+        .args(["pull", &reference, "-o", "a.wasm"])
         .run()
         .assert_success();
     assert_eq!(
