@@ -605,6 +605,11 @@ pub(crate) fn transport_kind(e: &(dyn std::error::Error + 'static)) -> Transport
         {
             kind = TransportKind::Transient;
         }
+        if let Some(h) = cause.downcast_ref::<h2::Error>()
+            && (h.is_go_away() || h.is_reset() || h.is_io())
+        {
+            kind = TransportKind::Transient;
+        }
         if let Some(r) = cause.downcast_ref::<reqwest::Error>()
             && (r.is_timeout() || r.is_body() || r.is_decode())
         {
