@@ -3,12 +3,16 @@
 //! - [`Config::load`] reads the global (or `--config`/`WASM_CONFIG`) file and the project file
 //!   and merges them; [`Config::parse`] checks the text of one file without I/O;
 //!   [`Config::registry`] finds the settings for a registry.
+//! - A project file's settings that run commands or weaken transport security ([`Risk`]) apply
+//!   only once the user trusted it: [`apply_trust`] decides, [`TrustStore`] records trust
+//!   (`wasm self trust`, [`trust_project_config`]), [`ConfigFile::trust_warning`] says what was
+//!   ignored and how to trust the file.
 //! - [`run_credential_helper`] runs a [`CredentialHelper`] and returns a [`UsernamePassword`].
 //! - [`run_shell`] and [`run_program`] run a command with a timeout that kills everything the
 //!   command started; the registry crate uses [`run_program`] for `docker-credential-NAME`.
 //! - [`Secret`] wraps every value that must not be printed.
 //!
-//! Errors ([`ConfigError`], [`HelperError`], [`ExecError`]) say what to fix and keep their cause
+//! Errors ([`ConfigError`], [`HelperError`], [`ExecError`], [`TrustError`]) say what to fix and keep their cause
 //! in [`std::error::Error::source`]; print `error: {e}` and then one `caused by: {source}` line
 //! per source.
 
@@ -18,8 +22,12 @@ mod helper;
 mod load;
 mod model;
 mod secret;
+mod trust;
 
-pub use error::{ConfigError, ExecError, HelperError, HelperOutputError, RegistryKeyProblem};
+pub use error::{
+    ConfigError, ExecError, HelperError, HelperOutputError, RegistryKeyProblem, TrustError,
+    TrustStoreError,
+};
 pub use exec::{CommandOutput, run_program, run_shell};
 pub use helper::{
     UsernamePassword, check_helper_file, parse_json_helper_output, run_credential_helper,
@@ -29,3 +37,8 @@ pub use load::{
 };
 pub use model::{Config, ConfigFileContents, CredentialHelper, Protocol, RegistryConfig};
 pub use secret::Secret;
+pub use trust::{
+    Risk, RiskySetting, Trust, TrustStore, Trusted, apply_trust, is_loopback,
+    revoke_project_config, risky_settings, trust_command, trust_project_config, trust_store_path,
+    write_private_file,
+};

@@ -171,7 +171,7 @@ impl Config {
 }
 
 /// Lower-cases `registry` and folds the Docker Hub aliases into `docker.io`.
-fn canonical_registry(registry: &str) -> String {
+pub(crate) fn canonical_registry(registry: &str) -> String {
     let lower = registry.to_ascii_lowercase();
     if DOCKER_HUB.contains(&lower.as_str()) {
         DOCKER_HUB[0].to_owned()
@@ -258,7 +258,7 @@ fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
 }
 
 /// The 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
