@@ -11,6 +11,8 @@
 //! - [`run_shell`] and [`run_program`] run a command with a timeout that kills everything the
 //!   command started; the registry crate uses [`run_program`] for `docker-credential-NAME`.
 //! - [`Secret`] wraps every value that must not be printed.
+//! - [`write_private_file`] replaces a file atomically with mode 0600 (the trust store, and the
+//!   registry crate's writes of Docker's `config.json`).
 //!
 //! Errors ([`ConfigError`], [`HelperError`], [`ExecError`], [`TrustError`]) say what to fix and keep their cause
 //! in [`std::error::Error::source`]; print `error: {e}` and then one `caused by: {source}` line

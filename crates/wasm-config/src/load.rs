@@ -403,7 +403,7 @@ mod tests {
         let path = project.display().to_string();
         assert_eq!(
             config.files[1].trust_warning().unwrap().replace(&path, "{path}"),
-            "ignoring settings of {path}, a project config you have not trusted:
+            "ignoring settings of the project config {path}: not trusted
   registries.\"ghcr.io\".credential-helper (runs commands)
   registries.\"registry.example.com\".protocol (sends requests and credentials unencrypted to a registry on another machine)
   registries.\"registry.example.com\".insecure (accepts any TLS certificate from the registry)
@@ -435,7 +435,7 @@ a project config comes with its directory (a cloned repository can carry one); i
             .replace(&path, "{path}");
         assert!(
             warning.starts_with(
-                "ignoring settings of {path}, a project config that changed since you trusted it:\n"
+                "ignoring settings of the project config {path}: changed since you trusted it\n"
             ),
             "{warning}"
         );

@@ -82,6 +82,24 @@ impl Trust {
     }
 }
 
+/// The state in a few words, e.g. `not trusted`, `changed since you trusted it`.
+impl fmt::Display for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trust::Implicit => f.write_str("trusted (you chose this file)"),
+            Trust::NotNeeded => f.write_str("nothing in it needs trust"),
+            Trust::Trusted => f.write_str("trusted with `wasm self trust`"),
+            Trust::Untrusted => f.write_str("not trusted"),
+            Trust::Changed => f.write_str("changed since you trusted it"),
+            Trust::Linked { target } => write!(
+                f,
+                "reached through a symbolic link to {}, which wasm never trusts",
+                target.display()
+            ),
+        }
+    }
+}
+
 /// A setting that takes effect only in a trusted file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RiskySetting {
@@ -244,41 +262,30 @@ impl ConfigFile {
         if self.ignored.is_empty() {
             return None;
         }
-        let path = self.path.display();
-        let (why, fix) = match &self.trust {
-            Trust::Changed => (
-                "a project config that changed since you trusted it".to_owned(),
-                format!(
-                    "review the change; to trust the file as it is now, run:\n  {}",
-                    trust_command(&self.path)
-                ),
-            ),
-            Trust::Linked { target } => (
-                format!(
-                    "a project config reached through a symbolic link (to {}), which wasm \
-                     never trusts",
-                    target.display()
-                ),
-                format!(
-                    "to use them, replace the link with a copy of the file and trust that, or \
-                     name the file with `--config {}`",
-                    target.display()
-                ),
-            ),
-            _ => (
-                "a project config you have not trusted".to_owned(),
-                format!(
-                    "a project config comes with its directory (a cloned repository can carry \
-                     one); if you trust this one, review it and run:\n  {}",
-                    trust_command(&self.path)
-                ),
-            ),
-        };
-        let mut text = format!("ignoring settings of {path}, {why}:\n");
+        let mut text = format!(
+            "ignoring settings of the project config {}: {}\n",
+            self.path.display(),
+            self.trust
+        );
         for setting in &self.ignored {
             text.push_str(&format!("  {} ({})\n", setting.key(), setting.effect()));
         }
-        text.push_str(&fix);
+        text.push_str(&match &self.trust {
+            Trust::Linked { target } => format!(
+                "to use them, replace the link with a copy of the file and trust that, or name \
+                 the file with `--config {}`",
+                target.display()
+            ),
+            Trust::Changed => format!(
+                "review the change; to trust the file as it is now, run:\n  {}",
+                trust_command(&self.path)
+            ),
+            _ => format!(
+                "a project config comes with its directory (a cloned repository can carry one); \
+                 if you trust this one, review it and run:\n  {}",
+                trust_command(&self.path)
+            ),
+        });
         Some(text)
     }
 }

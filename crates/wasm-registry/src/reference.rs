@@ -233,13 +233,11 @@ impl fmt::Display for Repository {
 }
 
 /// Whether a registry is on this machine: `localhost`, `127.0.0.0/8` or `[::1]`, any port.
+///
+/// The same decision as the one that lets a project config's `protocol = "http"` apply
+/// untrusted: [`wasm_config::is_loopback`].
 pub fn is_loopback(registry: &str) -> bool {
-    let host = host_part(registry);
-    host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    wasm_config::is_loopback(registry)
 }
 
 /// The host without port: `[::1]:5000` -> `[::1]`, `localhost:5000` -> `localhost`.
