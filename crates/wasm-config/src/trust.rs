@@ -86,7 +86,7 @@ impl Trust {
 impl fmt::Display for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Trust::Implicit => f.write_str("trusted (you chose this file)"),
+            Trust::Implicit => f.write_str("trusted (your own file)"),
             Trust::NotNeeded => f.write_str("nothing in it needs trust"),
             Trust::Trusted => f.write_str("trusted with `wasm self trust`"),
             Trust::Untrusted => f.write_str("not trusted"),

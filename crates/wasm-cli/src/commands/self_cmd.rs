@@ -470,7 +470,11 @@ fn render(report: &Report, no_exec: bool) -> String {
   wasm self config --no-exec      # first see what the project config asks for
   wasm self trust                 # the project config of the current directory
   wasm self trust ~/src/app/.config/wasm/config.toml
-  wasm self trust --revoke")]
+  wasm self trust --revoke
+
+Exit status:
+  0  trusted, or revoked (or there was nothing to revoke)
+  1  the file is missing, invalid, not a project config, or reached through a symbolic link")]
 pub(crate) struct TrustOpts {
     /// The project config [default: .config/wasm/config.toml in the current directory]
     #[arg(value_name = "PATH")]
@@ -500,10 +504,13 @@ impl TrustOpts {
         }
         let trusted = wasm_config::trust_project_config(&store, &file)?;
         let path = trusted.path.display();
-        let mut text = match trusted.before {
-            Trust::Trusted => format!("{path} was already trusted with this content"),
-            Trust::Changed => format!("trusted {path} as it is now (it had changed)"),
-            _ => format!("trusted {path}"),
+        let (mut text, apply) = match trusted.before {
+            Trust::Trusted => (
+                format!("{path} was already trusted with this content"),
+                "apply",
+            ),
+            Trust::Changed => (format!("trusted the new content of {path}"), "now apply"),
+            _ => (format!("trusted {path}"), "now apply"),
         };
         text.push_str(&format!(" (recorded in {})\n", store.display()));
         if trusted.enables.is_empty() {
@@ -511,7 +518,7 @@ impl TrustOpts {
                 "it has no settings that need trust; if a change adds some, trust it again",
             );
         } else {
-            text.push_str("these settings of it now apply:");
+            text.push_str(&format!("these settings of it {apply}:"));
             for setting in &trusted.enables {
                 text.push_str(&format!("\n  {setting} ({})", setting.effect()));
             }
