@@ -167,7 +167,7 @@ fn a_project_helper_runs_only_while_the_file_is_trusted() {
     assert!(helper_ran(&sandbox), "--config did not run the helper");
     sandbox
         .wasm()
-        .args(&pull)
+        .args(pull)
         .env("WASM_CONFIG", &project)
         .run()
         .assert_success();
