@@ -185,6 +185,14 @@ fn the_store_follows_xdg_state_home() {
         registry.host
     ));
     sandbox.set_env("XDG_STATE_HOME", sandbox.path("state"));
+    let state = wasm(&sandbox, &["self", "state"]);
+    assert!(
+        state
+            .stdout
+            .contains("trusted: [SANDBOX]/state/wasm/trusted.toml\n"),
+        "{}",
+        state.stdout
+    );
     wasm(&sandbox, &["self", "trust"]).assert_success();
     assert!(sandbox.path("state/wasm/trusted.toml").exists());
     assert!(!sandbox.path(".local/state").exists());

@@ -569,7 +569,7 @@ impl ManPagesOpts {
     }
 }
 
-/// Show where wasm keeps its files: config files, the cache and its size
+/// Show where wasm keeps its files: config, trust store, the cache and its size
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasm self state
@@ -584,6 +584,7 @@ struct State {
     version: &'static str,
     global_config: Option<PathBuf>,
     project_config: PathBuf,
+    trust_store: Option<PathBuf>,
     cache: Option<wasm_registry::CacheStats>,
 }
 
@@ -597,6 +598,7 @@ impl StateOpts {
                 .clone()
                 .or_else(wasm_config::global_config_path),
             project_config: wasm_config::project_config_path(&cwd),
+            trust_store: wasm_config::trust_store_path(),
             cache: wasm_registry::Cache::default_location().map(|c| c.stats()),
         };
         if self.json.json {
@@ -609,10 +611,11 @@ impl StateOpts {
                 })
         };
         let mut out = format!(
-            "wasm {}\nconfig:  {}\nproject: {}\n",
+            "wasm {}\nconfig:  {}\nproject: {}\ntrusted: {}\n",
             state.version,
             path(&state.global_config),
-            state.project_config.display()
+            state.project_config.display(),
+            path(&state.trust_store)
         );
         match &state.cache {
             Some(c) => out.push_str(&format!(
