@@ -93,22 +93,29 @@ fn global_config_path_from(
     xdg_config_home: Option<OsString>,
     platform_config_dir: Option<PathBuf>,
 ) -> Option<PathBuf> {
-    // Like the XDG spec says, a relative value is ignored.
-    let xdg = xdg_config_home
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute());
-    let dir = xdg.or(platform_config_dir)?;
+    let dir = xdg_dir_or(xdg_config_home, || platform_config_dir)?;
     Some(dir.join("wasm").join("config.toml"))
+}
+
+/// The value of an `XDG_*_HOME` variable when it is an absolute path, else `fallback` (like the
+/// XDG spec says, a relative value is ignored).
+pub(crate) fn xdg_dir_or(
+    xdg_value: Option<OsString>,
+    fallback: impl FnOnce() -> Option<PathBuf>,
+) -> Option<PathBuf> {
+    xdg_value
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(fallback)
 }
 
 /// The cache directory: `$XDG_CACHE_HOME/wasm` when `XDG_CACHE_HOME` is set and absolute (on
 /// every platform), else `wasm` in the platform's cache directory (`~/.cache` on Linux,
 /// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows). `None` without a home directory.
 pub fn cache_dir() -> Option<PathBuf> {
-    let xdg = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute());
-    let dir = xdg.or_else(|| directories::BaseDirs::new().map(|d| d.cache_dir().to_owned()))?;
+    let dir = xdg_dir_or(std::env::var_os("XDG_CACHE_HOME"), || {
+        directories::BaseDirs::new().map(|d| d.cache_dir().to_owned())
+    })?;
     Some(dir.join("wasm"))
 }
 

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{ConfigError, TrustError, TrustStoreError};
-use crate::load::{ConfigFile, project_config_path};
+use crate::load::{ConfigFile, project_config_path, xdg_dir_or};
 use crate::model::{
     Config, ConfigFileContents, CredentialHelper, Protocol, RegistryConfig, canonical_registry,
 };
@@ -522,11 +522,9 @@ fn trust_store_path_from(
     xdg_state_home: Option<OsString>,
     home: Option<PathBuf>,
 ) -> Option<PathBuf> {
-    // Like the XDG spec says, a relative value is ignored.
-    let xdg = xdg_state_home
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute());
-    let dir = xdg.or_else(|| home.map(|home| home.join(".local").join("state")))?;
+    let dir = xdg_dir_or(xdg_state_home, || {
+        home.map(|home| home.join(".local").join("state"))
+    })?;
     Some(dir.join("wasm").join("trusted.toml"))
 }
 
