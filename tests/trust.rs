@@ -135,6 +135,22 @@ fn a_project_helper_runs_only_while_the_file_is_trusted() {
         "pull ran the helper of a changed file"
     );
     log.push_str(&section("pull, changed since trusted", &out));
+    let json = sandbox.wasm().args(["self", "config", "--json"]).run();
+    assert!(
+        !helper_ran(&sandbox),
+        "self config ran the helper of a changed file"
+    );
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let trust = &value["config_files"][1]["trust"];
+    assert_eq!(trust["state"], "changed", "{trust}");
+    assert_eq!(trust["description"], "changed since you trusted it");
+    assert_eq!(
+        trust["ignored"][0]["setting"],
+        format!(
+            "registries.\"{}\".credential-helper = \"project-helper\"",
+            registry.host
+        )
+    );
     let out = wasm(&sandbox, &["self", "trust"]);
     out.assert_success();
     log.push_str(&section("self trust, changed", &out));
