@@ -37,6 +37,7 @@ fn help_texts() {
         &["tags", "--help"],
         &["self", "--help"],
         &["self", "config", "--help"],
+        &["self", "trust", "--help"],
         &["self", "state", "--help"],
         &["self", "clean", "--help"],
         &["self", "completions", "--help"],

@@ -178,6 +178,12 @@ fn explicit_and_project_files() {
     sandbox.write_project_config(
         "[registries.\"b.example\"]\ncredential-helper.username = \"echo project-user\"\ncredential-helper.password = \"echo pw\"\n",
     );
+    // Its helpers run once it is trusted (see `trust.rs`).
+    sandbox
+        .wasm()
+        .args(["self", "trust"])
+        .run()
+        .assert_success();
     let out = sandbox
         .wasm()
         .args(["self", "config", "--json"])

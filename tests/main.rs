@@ -13,6 +13,7 @@
 //! - [`interop`]: oci-wasm (what wkg uses) reads what `wasm` writes, and the reverse.
 //! - [`login`]: `wasm login`/`logout` with real stores, identity tokens, token renewal.
 //! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
+//! - [`trust`]: project configs run no command and weaken no TLS setting until trusted.
 
 mod support;
 
@@ -26,3 +27,4 @@ mod faults;
 mod interop;
 mod login;
 mod push_pull;
+mod trust;

@@ -21,8 +21,9 @@ use crate::commands;
   wasm self config
 
 Configuration: $XDG_CONFIG_HOME/wasm/config.toml (default ~/.config/wasm/config.toml), and
-.config/wasm/config.toml in the current directory. Credentials come from the config's
-credential helpers, then Docker's and Podman's credential stores, then anonymous access."
+.config/wasm/config.toml in the current directory, whose credential helpers and TLS settings
+apply only once you trust it (wasm self trust). Credentials come from the config's credential
+helpers, then Docker's and Podman's credential stores, then anonymous access."
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -104,7 +105,8 @@ pub(crate) enum Command {
     /// Check registries: `test` says why one does or does not work, step by step
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),
-    /// Manage wasm itself: check its configuration, shell completions, man pages
+    /// Manage wasm itself: check its configuration, trust project configs, shell completions, man
+    /// pages
     #[command(name = "self", subcommand)]
     SelfCmd(commands::self_cmd::SelfCommand),
 }

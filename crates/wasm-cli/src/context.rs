@@ -10,14 +10,21 @@ use wasm_registry::{
 };
 
 use crate::cli::{GlobalOpts, NetworkOpts, RegistryOpts};
+use crate::output;
 
-/// Loads the configuration the global flags point at.
+/// Loads the configuration the global flags point at, and warns on stderr about each file
+/// whose settings were ignored because it is not trusted.
 pub(crate) fn load_config(global: &GlobalOpts) -> anyhow::Result<Config> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
-    Ok(Config::load(&LoadOptions {
+    let config = Config::load(&LoadOptions {
         explicit: global.config.clone(),
         cwd,
-    })?)
+        trust_store: wasm_config::trust_store_path(),
+    })?;
+    for warning in config.files.iter().filter_map(|f| f.trust_warning()) {
+        output::warning(&warning);
+    }
+    Ok(config)
 }
 
 /// The credential chain over the configuration and the stores the environment names.

@@ -104,6 +104,17 @@ pub enum ConfigError {
         /// The second key as written.
         second: String,
     },
+
+    /// The trust store could not be read, so whether the project file's risky settings apply
+    /// cannot be told.
+    #[error("cannot tell whether {path} is trusted")]
+    TrustStore {
+        /// The project file.
+        path: PathBuf,
+        /// What is wrong with the store.
+        #[source]
+        source: TrustStoreError,
+    },
 }
 
 /// The problem with a registry key, worded for a config file (the name's parser is shared with
@@ -134,6 +145,90 @@ fn key_problem(problem: &RegistryNameError) -> String {
         ),
         RegistryNameError::InvalidPort { .. } => problem.to_string(),
     }
+}
+
+/// An error reading or writing the trust store (see [`TrustStore`](crate::TrustStore)).
+#[derive(Debug, thiserror::Error)]
+pub enum TrustStoreError {
+    /// The store exists but cannot be read.
+    #[error("cannot read the trust store {path}")]
+    Read {
+        /// The store.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The store is not what `wasm` writes.
+    #[error(
+        "{path}:{line}:{column}: invalid trust store: {message}; fix the line, or delete the \
+         file and trust your project configs again"
+    )]
+    Invalid {
+        /// The store.
+        path: PathBuf,
+        /// The line of the error, from 1.
+        line: usize,
+        /// The column (in characters) of the error, from 1.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store cannot be written.
+    #[error("cannot write the trust store {path}")]
+    Write {
+        /// The store.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An error of `wasm self trust [--revoke] PATH`.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// The file is not `DIR/.config/wasm/config.toml`: only project configs need trust.
+    #[error(
+        "cannot trust {path}: it is not a project config; wasm reads a project config only as \
+         `.config/wasm/config.toml` in the current directory, and a file named with --config or \
+         WASM_CONFIG is trusted without this"
+    )]
+    NotProjectConfig {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file does not exist.
+    #[error("cannot trust {path}: there is no such file")]
+    NotFound {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file, or a directory between the project directory and it, is a symbolic link.
+    #[error(
+        "cannot trust {path}: it leads through a symbolic link to {target}; wasm trusts a \
+         project config only where it lies, so that a repository cannot link to a file you \
+         trusted elsewhere; replace the link with a copy of the file, or name the file with \
+         `--config {target}`"
+    )]
+    Linked {
+        /// The file.
+        path: PathBuf,
+        /// Where the link leads.
+        target: PathBuf,
+    },
+    /// The store is TOML, which holds only UTF-8 paths.
+    #[error("cannot trust {path}: its path is not UTF-8, which the trust store cannot record")]
+    NotUtf8 {
+        /// The canonical path.
+        path: PathBuf,
+    },
+    /// The file cannot be read or is not a valid config file.
+    #[error(transparent)]
+    Config(ConfigError),
+    /// The store cannot be read, parsed or written.
+    #[error(transparent)]
+    Store(#[from] TrustStoreError),
 }
 
 /// An error running a command with [`run_shell`](crate::run_shell) or

@@ -5,10 +5,15 @@
 //!    or `WASM_CONFIG` ([`LoadOptions::explicit`]);
 //! 2. the project file ([`project_config_path`]) in the current directory.
 //!
+//! The project file comes with the directory (a cloned repository can carry one): its settings
+//! that run commands or weaken transport security apply only once the user trusted it (see
+//! `trust`); [`ConfigFile::trust`] and [`ConfigFile::ignored`] say what happened.
+//!
 //! What must stay true: a missing global or project file is not an error, a missing explicit
 //! file is; a registry table in a later file replaces the earlier table for that registry whole
-//! (settings are never mixed from two files, so `defined_in` is always right); the I/O happens
-//! here and nowhere in `model`.
+//! (settings are never mixed from two files, so `defined_in` is always right), also when its
+//! risky keys are ignored: the table without them replaces the earlier one; the I/O happens
+//! here and in `trust`, nowhere in `model`.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -18,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ConfigError;
 use crate::model::{Config, ConfigFileContents};
+use crate::trust::{RiskySetting, Trust, apply_trust, project_trust};
 
 /// One config file that [`Config::load`] consulted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +34,12 @@ pub struct ConfigFile {
     pub role: FileRole,
     /// Whether it exists (a missing global or project file is skipped).
     pub present: bool,
+    /// Whether its risky settings apply: [`Trust::Implicit`] for the global and the explicit
+    /// file, the store's answer for a project file with risky settings, [`Trust::NotNeeded`]
+    /// for a project file without (or a missing one).
+    pub trust: Trust,
+    /// Its risky settings that were ignored because it is not trusted.
+    pub ignored: Vec<RiskySetting>,
 }
 
 /// Why a config file was consulted.
@@ -59,6 +71,9 @@ pub struct LoadOptions {
     pub explicit: Option<PathBuf>,
     /// The current directory, where the project file is looked for.
     pub cwd: PathBuf,
+    /// The trust store ([`trust_store_path`](crate::trust_store_path)), read only when the
+    /// project file has risky settings; `None` trusts no project file.
+    pub trust_store: Option<PathBuf>,
 }
 
 /// The global config file: `$XDG_CONFIG_HOME/wasm/config.toml` when `XDG_CONFIG_HOME` is set to
@@ -78,22 +93,29 @@ fn global_config_path_from(
     xdg_config_home: Option<OsString>,
     platform_config_dir: Option<PathBuf>,
 ) -> Option<PathBuf> {
-    // Like the XDG spec says, a relative value is ignored.
-    let xdg = xdg_config_home
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute());
-    let dir = xdg.or(platform_config_dir)?;
+    let dir = xdg_dir_or(xdg_config_home, || platform_config_dir)?;
     Some(dir.join("wasm").join("config.toml"))
+}
+
+/// The value of an `XDG_*_HOME` variable when it is an absolute path, else `fallback` (like the
+/// XDG spec says, a relative value is ignored).
+pub(crate) fn xdg_dir_or(
+    xdg_value: Option<OsString>,
+    fallback: impl FnOnce() -> Option<PathBuf>,
+) -> Option<PathBuf> {
+    xdg_value
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(fallback)
 }
 
 /// The cache directory: `$XDG_CACHE_HOME/wasm` when `XDG_CACHE_HOME` is set and absolute (on
 /// every platform), else `wasm` in the platform's cache directory (`~/.cache` on Linux,
 /// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows). `None` without a home directory.
 pub fn cache_dir() -> Option<PathBuf> {
-    let xdg = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute());
-    let dir = xdg.or_else(|| directories::BaseDirs::new().map(|d| d.cache_dir().to_owned()))?;
+    let dir = xdg_dir_or(std::env::var_os("XDG_CACHE_HOME"), || {
+        directories::BaseDirs::new().map(|d| d.cache_dir().to_owned())
+    })?;
     Some(dir.join("wasm"))
 }
 
@@ -105,8 +127,9 @@ pub fn project_config_path(cwd: &Path) -> PathBuf {
 impl Config {
     /// Reads and merges the config files, in the order described in the module docs.
     ///
-    /// Every file consulted is listed in [`Config::files`]. When the project file is the
-    /// global file (running in the home directory), it is read once.
+    /// Every file consulted is listed in [`Config::files`], with its trust and the settings
+    /// ignored for want of it. When the project file is the global file (running in the home
+    /// directory) or the explicit one, it is read once, as that file.
     pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
         let first = match &opts.explicit {
             Some(path) => Some((opts.cwd.join(path), FileRole::Explicit)),
@@ -119,15 +142,39 @@ impl Config {
             if config.files.iter().any(|f| same_file(&f.path, &path)) {
                 continue;
             }
-            let text = read(&path, role)?;
+            let implicit = match role {
+                FileRole::Global | FileRole::Explicit => Trust::Implicit,
+                FileRole::Project => Trust::NotNeeded,
+            };
+            let Some(text) = read(&path, role)? else {
+                config.files.push(ConfigFile {
+                    path,
+                    role,
+                    present: false,
+                    trust: implicit,
+                    ignored: Vec::new(),
+                });
+                continue;
+            };
+            let contents = Config::parse(&text, &path)?;
+            let trust = match role {
+                FileRole::Project => project_trust(
+                    &opts.cwd,
+                    &contents,
+                    text.as_bytes(),
+                    opts.trust_store.as_deref(),
+                )?,
+                FileRole::Global | FileRole::Explicit => implicit,
+            };
+            let (contents, ignored) = apply_trust(contents, &trust);
             config.files.push(ConfigFile {
-                path: path.clone(),
+                path,
                 role,
-                present: text.is_some(),
+                present: true,
+                trust,
+                ignored,
             });
-            if let Some(text) = text {
-                config.merge(Config::parse(&text, &path)?);
-            }
+            config.merge(contents);
         }
         Ok(config)
     }
@@ -249,9 +296,12 @@ mod tests {
             credential-helper.password = "printf secret"
             "#,
         );
+        let store = dir.path().join("state/trusted.toml");
+        crate::trust_project_config(&store, &project).unwrap();
         let config = Config::load(&LoadOptions {
             explicit: Some(PathBuf::from("user.toml")),
             cwd: dir.path().to_owned(),
+            trust_store: Some(store),
         })
         .unwrap();
 
@@ -262,11 +312,15 @@ mod tests {
                     path: explicit.clone(),
                     role: FileRole::Explicit,
                     present: true,
+                    trust: Trust::Implicit,
+                    ignored: Vec::new(),
                 },
                 ConfigFile {
                     path: project.clone(),
                     role: FileRole::Project,
                     present: true,
+                    trust: Trust::Trusted,
+                    ignored: Vec::new(),
                 },
             ]
         );
@@ -289,6 +343,138 @@ mod tests {
     }
 
     #[test]
+    fn an_untrusted_project_table_loses_its_risky_keys_and_still_replaces_the_global_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let explicit = dir.path().join("user.toml");
+        write(
+            &explicit,
+            r#"
+            [registries."ghcr.io"]
+            credential-helper = "op item get ghcr --format json --fields username,password"
+            [registries."docker.io"]
+            credential-helper = "op item get hub --format json --fields username,password"
+            "#,
+        );
+        let project = project_config_path(dir.path());
+        let text = r#"
+            helper-timeout = 5
+            [registries."ghcr.io"]
+            credential-helper = "touch pwned"
+            protocol = "https"
+            [registries."registry.example.com"]
+            insecure = true
+            protocol = "http"
+            "#;
+        write(&project, text);
+        let store = dir.path().join("state/trusted.toml");
+        let load = || {
+            Config::load(&LoadOptions {
+                explicit: Some(explicit.clone()),
+                cwd: dir.path().to_owned(),
+                trust_store: Some(store.clone()),
+            })
+            .unwrap()
+        };
+
+        let config = load();
+        assert_eq!(config.files[0].trust, Trust::Implicit);
+        assert_eq!(config.files[1].trust, Trust::Untrusted);
+        let ignored: Vec<String> = config.files[1].ignored.iter().map(|s| s.key()).collect();
+        assert_eq!(
+            ignored,
+            [
+                r#"registries."ghcr.io".credential-helper"#,
+                r#"registries."registry.example.com".protocol"#,
+                r#"registries."registry.example.com".insecure"#,
+            ]
+        );
+        // Safe settings apply; the table, without its helper, still replaces the global one:
+        // neither the project's command nor the global one for that registry runs.
+        assert_eq!(config.helper_timeout, Duration::from_secs(5));
+        let ghcr = config.registry(&n("GHCR.io")).unwrap();
+        assert_eq!(ghcr.credential_helper, None);
+        assert_eq!(ghcr.protocol, Some(crate::Scheme::Https));
+        assert_eq!(ghcr.defined_in, project);
+        let example = config.registry(&n("registry.example.com")).unwrap();
+        assert!(!example.insecure);
+        assert_eq!(example.protocol, None);
+        assert_eq!(config.registry(&n("docker.io")).unwrap().defined_in, explicit);
+        let ghcr_ignored: Vec<String> = config
+            .ignored(&n("GHCR.IO"))
+            .map(|(file, setting)| format!("{} {}", file.path.display(), setting.key()))
+            .collect();
+        assert_eq!(
+            ghcr_ignored,
+            [format!(
+                "{} registries.\"ghcr.io\".credential-helper",
+                project.display()
+            )]
+        );
+        assert_eq!(config.files[0].trust_warning(), None);
+        let path = project.display().to_string();
+        assert_eq!(
+            config.files[1].trust_warning().unwrap().replace(&path, "{path}"),
+            "ignoring settings of the project config {path}: not trusted
+  registries.\"ghcr.io\".credential-helper (runs commands)
+  registries.\"registry.example.com\".protocol (sends requests and credentials unencrypted to a registry on another machine)
+  registries.\"registry.example.com\".insecure (accepts any TLS certificate from the registry)
+a project config comes with its directory (a cloned repository can carry one); if you trust this one, review it and run:
+  wasm self trust {path}"
+        );
+
+        crate::trust_project_config(&store, &project).unwrap();
+        let config = load();
+        assert_eq!(config.files[1].trust, Trust::Trusted);
+        assert_eq!(config.files[1].ignored, []);
+        assert_eq!(config.files[1].trust_warning(), None);
+        assert!(
+            config
+                .registry(&n("ghcr.io"))
+                .unwrap()
+                .credential_helper
+                .is_some()
+        );
+        assert!(config.registry(&n("registry.example.com")).unwrap().insecure);
+
+        write(&project, &text.replace("touch pwned", "touch pwned2"));
+        let config = load();
+        assert_eq!(config.files[1].trust, Trust::Changed);
+        assert_eq!(config.registry(&n("ghcr.io")).unwrap().credential_helper, None);
+        let warning = config.files[1]
+            .trust_warning()
+            .unwrap()
+            .replace(&path, "{path}");
+        assert!(
+            warning.starts_with(
+                "ignoring settings of the project config {path}: changed since you trusted it\n"
+            ),
+            "{warning}"
+        );
+        assert!(
+            warning.ends_with(
+                "review the change; to trust the file as it is now, run:\n  wasm self trust {path}"
+            ),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn a_project_file_named_with_config_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project_config_path(dir.path());
+        write(&project, "[registries.r]\ncredential-helper = \"echo\"\n");
+        let config = Config::load(&LoadOptions {
+            explicit: Some(project.clone()),
+            cwd: dir.path().to_owned(),
+            trust_store: None,
+        })
+        .unwrap();
+        assert_eq!(config.files.len(), 1);
+        assert_eq!(config.files[0].trust, Trust::Implicit);
+        assert!(config.registry(&n("r")).unwrap().credential_helper.is_some());
+    }
+
+    #[test]
     fn missing_project_file_is_fine_and_listed() {
         let dir = tempfile::tempdir().unwrap();
         let explicit = dir.path().join("wasm.toml");
@@ -296,6 +482,7 @@ mod tests {
         let config = Config::load(&LoadOptions {
             explicit: Some(explicit),
             cwd: dir.path().to_owned(),
+            trust_store: None,
         })
         .unwrap();
         assert_eq!(config.helper_timeout, Config::DEFAULT_HELPER_TIMEOUT);
@@ -329,6 +516,7 @@ mod tests {
         let err = Config::load(&LoadOptions {
             explicit: Some(path.clone()),
             cwd: dir.path().to_owned(),
+            trust_store: None,
         })
         .unwrap_err();
         assert_eq!(
@@ -365,6 +553,7 @@ mod tests {
         let err = Config::load(&LoadOptions {
             explicit: Some(explicit),
             cwd: dir.path().to_owned(),
+            trust_store: None,
         })
         .unwrap_err();
         assert_eq!(
@@ -383,6 +572,7 @@ mod tests {
         let config = Config::load(&LoadOptions {
             explicit: Some(PathBuf::from(".config/wasm/../wasm/config.toml")),
             cwd: dir.path().to_owned(),
+            trust_store: None,
         })
         .unwrap();
         assert_eq!(config.files.len(), 1);

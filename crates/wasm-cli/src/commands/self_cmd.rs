@@ -1,4 +1,5 @@
-//! `wasm self ...`: check the set-up (`config`), shell completions, man pages.
+//! `wasm self ...`: check the set-up (`config`), trust a project config (`trust`), shell
+//! completions, man pages.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Subcommand};
 use serde::Serialize;
-use wasm_config::{Config, FileRole};
+use wasm_config::{Config, ConfigFile, FileRole, Trust};
 use wasm_registry::{CredentialChain, Outcome, Step, StoreLocations};
 use wasm_registry::{docker_config_summary, error_chain};
 
@@ -17,6 +18,7 @@ use crate::output::{self, EXIT_CREDENTIALS};
 #[derive(Debug, Subcommand)]
 pub(crate) enum SelfCommand {
     Config(ConfigOpts),
+    Trust(TrustOpts),
     State(StateOpts),
     Clean(CleanOpts),
     Completions(CompletionsOpts),
@@ -27,6 +29,7 @@ impl SelfCommand {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         match self {
             SelfCommand::Config(o) => o.run(global),
+            SelfCommand::Trust(o) => o.run(),
             SelfCommand::State(o) => o.run(global),
             SelfCommand::Clean(o) => o.run(),
             SelfCommand::Completions(o) => o.run(),
@@ -37,8 +40,8 @@ impl SelfCommand {
 
 /// Verify the configuration and every credential source
 ///
-/// Shows each config file (path, present or not, parsed or the error), the Docker and Podman
-/// credential files, and every registry any of them knows: which source serves it, under which
+/// Shows each config file (path, present or not, parsed or the error, trusted or which of its
+/// settings are ignored until you trust it), the Docker and Podman credential files, and every registry any of them knows: which source serves it, under which
 /// key, and the username (never a secret). Credential helpers and stores are run to prove they
 /// work, unless --no-exec.
 #[derive(Debug, Args)]
@@ -67,6 +70,62 @@ struct FileReport {
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust: Option<TrustReport>,
+}
+
+/// Whether a config file's risky settings apply; see `wasm_config::Trust`.
+#[derive(Serialize)]
+struct TrustReport {
+    /// `implicit`, `not-needed`, `trusted`, `untrusted`, `changed` or `linked`.
+    state: &'static str,
+    /// Whether its risky settings apply.
+    trusted: bool,
+    /// The state in words.
+    description: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignored: Vec<IgnoredReport>,
+    /// The command that trusts the file, when that is the fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+/// A setting ignored because its file is not trusted.
+#[derive(Serialize)]
+struct IgnoredReport {
+    key: String,
+    setting: String,
+    effect: &'static str,
+}
+
+impl TrustReport {
+    fn of(file: &ConfigFile) -> TrustReport {
+        let state = match file.trust {
+            Trust::Implicit => "implicit",
+            Trust::NotNeeded => "not-needed",
+            Trust::Trusted => "trusted",
+            Trust::Untrusted => "untrusted",
+            Trust::Changed => "changed",
+            Trust::Linked { .. } => "linked",
+        };
+        let fixable = matches!(file.trust, Trust::Untrusted | Trust::Changed);
+        TrustReport {
+            state,
+            trusted: file.trust.allows_risky(),
+            description: file.trust.to_string(),
+            ignored: file
+                .ignored
+                .iter()
+                .map(|setting| IgnoredReport {
+                    key: setting.key(),
+                    setting: setting.to_string(),
+                    effect: setting.effect(),
+                })
+                .collect(),
+            fix: (fixable && !file.ignored.is_empty())
+                .then(|| wasm_config::trust_command(&file.path)),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -107,6 +166,7 @@ impl ConfigOpts {
                             present: f.present,
                             error: None,
                             summary: None,
+                            trust: f.present.then(|| TrustReport::of(f)),
                         })
                         .collect();
                     (config, files)
@@ -134,6 +194,7 @@ impl ConfigOpts {
                                 .then(|| text.clone()),
                             path,
                             summary: None,
+                            trust: None,
                         })
                         .collect();
                     (Config::empty(), files)
@@ -177,6 +238,7 @@ impl ConfigOpts {
                             summary.auths.join(", ")
                         }
                     )),
+                    trust: None,
                 },
                 Ok(None) => FileReport {
                     role: "docker".into(),
@@ -184,6 +246,7 @@ impl ConfigOpts {
                     present: false,
                     error: None,
                     summary: None,
+                    trust: None,
                 },
                 Err(e) => FileReport {
                     role: "docker".into(),
@@ -191,6 +254,7 @@ impl ConfigOpts {
                     present: true,
                     error: Some(e.to_string()),
                     summary: None,
+                    trust: None,
                 },
             });
         }
@@ -209,6 +273,7 @@ impl ConfigOpts {
                             summary.auths.join(", ")
                         }
                     )),
+                    trust: None,
                 },
                 Ok(None) => FileReport {
                     role: "podman".into(),
@@ -216,6 +281,7 @@ impl ConfigOpts {
                     present: false,
                     error: None,
                     summary: None,
+                    trust: None,
                 },
                 Err(e) => FileReport {
                     role: "podman".into(),
@@ -223,6 +289,7 @@ impl ConfigOpts {
                     present: true,
                     error: Some(e.to_string()),
                     summary: None,
+                    trust: None,
                 },
             };
             credential_files.push(report);
@@ -315,6 +382,24 @@ fn render(report: &Report, no_exec: bool) -> String {
         if let Some(e) = &f.error {
             out.push_str(&format!("           {}\n", e));
         }
+        if let Some(t) = &f.trust {
+            let description = if t.trusted {
+                t.description.clone()
+            } else {
+                output::bad(&t.description)
+            };
+            if t.ignored.is_empty() {
+                out.push_str(&format!("           trust: {description}\n"));
+            } else {
+                out.push_str(&format!("           trust: {description}; ignoring:\n"));
+            }
+            for i in &t.ignored {
+                out.push_str(&format!("             - {} ({})\n", i.setting, i.effect));
+            }
+            if let Some(fix) = &t.fix {
+                out.push_str(&format!("           to trust it: {fix}\n"));
+            }
+        }
     };
     out.push_str(&format!("{}\n", output::bold("Config files")));
     for f in &report.config_files {
@@ -371,6 +456,79 @@ fn render(report: &Report, no_exec: bool) -> String {
     out
 }
 
+/// Trust a project config, so that its credential helpers run and its TLS settings apply
+///
+/// A project config (.config/wasm/config.toml in the current directory) comes with its
+/// directory, and a cloned repository can carry one. Until you trust it, its settings that run
+/// commands (credential-helper) or weaken transport security (insecure = true, ca-file, protocol
+/// = "http" for a registry that is not on this machine) are ignored, with a warning; its other
+/// settings apply. Trusting records the file's canonical path and the SHA-256 of its content in
+/// $XDG_STATE_HOME/wasm/trusted.toml (default ~/.local/state/wasm/trusted.toml): any change to
+/// the file makes it untrusted again. The global config, and a file named with --config or
+/// WASM_CONFIG, need no trust.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  wasm self config --no-exec      # first see what the project config asks for
+  wasm self trust                 # the project config of the current directory
+  wasm self trust ~/src/app/.config/wasm/config.toml
+  wasm self trust --revoke
+
+Exit status:
+  0  trusted, or revoked (or there was nothing to revoke)
+  1  the file is missing, invalid, not a project config, or reached through a symbolic link")]
+pub(crate) struct TrustOpts {
+    /// The project config [default: .config/wasm/config.toml in the current directory]
+    #[arg(value_name = "PATH")]
+    path: Option<PathBuf>,
+    /// Stop trusting the file (it need not exist, nor parse, any more)
+    #[arg(long)]
+    revoke: bool,
+}
+
+impl TrustOpts {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+        let file = match self.path {
+            Some(path) => cwd.join(path),
+            None => wasm_config::project_config_path(&cwd),
+        };
+        let store = wasm_config::trust_store_path().context(
+            "cannot find where to keep the trust store: set HOME, or XDG_STATE_HOME to an \
+             absolute path",
+        )?;
+        if self.revoke {
+            output::status(&match wasm_config::revoke_project_config(&store, &file)? {
+                Some(path) => format!("no longer trusted: {}", path.display()),
+                None => format!("{} was not trusted: nothing to revoke", file.display()),
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
+        let trusted = wasm_config::trust_project_config(&store, &file)?;
+        let path = trusted.path.display();
+        let (mut text, apply) = match trusted.before {
+            Trust::Trusted => (
+                format!("{path} was already trusted with this content"),
+                "apply",
+            ),
+            Trust::Changed => (format!("trusted the new content of {path}"), "now apply"),
+            _ => (format!("trusted {path}"), "now apply"),
+        };
+        text.push_str(&format!(" (recorded in {})\n", store.display()));
+        if trusted.enables.is_empty() {
+            text.push_str(
+                "it has no settings that need trust; if a change adds some, trust it again",
+            );
+        } else {
+            text.push_str(&format!("these settings of it {apply}:"));
+            for setting in &trusted.enables {
+                text.push_str(&format!("\n  {setting} ({})", setting.effect()));
+            }
+        }
+        output::status(&text);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 /// Print a shell completion script
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -412,7 +570,7 @@ impl ManPagesOpts {
     }
 }
 
-/// Show where wasm keeps its files: config files, the cache and its size
+/// Show where wasm keeps its files: config, trust store, the cache and its size
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasm self state
@@ -427,6 +585,7 @@ struct State {
     version: &'static str,
     global_config: Option<PathBuf>,
     project_config: PathBuf,
+    trust_store: Option<PathBuf>,
     cache: Option<wasm_registry::CacheStats>,
 }
 
@@ -440,6 +599,7 @@ impl StateOpts {
                 .clone()
                 .or_else(wasm_config::global_config_path),
             project_config: wasm_config::project_config_path(&cwd),
+            trust_store: wasm_config::trust_store_path(),
             cache: wasm_registry::Cache::default_location().map(|c| c.stats()),
         };
         if self.json.json {
@@ -452,10 +612,11 @@ impl StateOpts {
                 })
         };
         let mut out = format!(
-            "wasm {}\nconfig:  {}\nproject: {}\n",
+            "wasm {}\nconfig:  {}\nproject: {}\ntrusted: {}\n",
             state.version,
             path(&state.global_config),
-            state.project_config.display()
+            state.project_config.display(),
+            path(&state.trust_store)
         );
         match &state.cache {
             Some(c) => out.push_str(&format!(

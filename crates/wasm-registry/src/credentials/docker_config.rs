@@ -19,7 +19,6 @@
 //! - Secrets go only to the helper's stdin or into the file, never into an error or a log.
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -395,39 +394,13 @@ impl Document {
             path: target.clone(),
             source,
         };
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(&dir).map_err(write_err)?;
-        }
         let mut bytes = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
         let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, formatter);
         serde::Serialize::serialize(&self.root, &mut serializer)
             .map_err(|e| write_err(std::io::Error::other(e)))?;
         bytes.push(b'\n');
-        // tempfile creates the file with mode 0600.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".config.json.")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(write_err)?;
-        temp.write_all(&bytes).map_err(write_err)?;
-        temp.as_file().sync_all().map_err(write_err)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o600))
-                .map_err(write_err)?;
-        }
-        temp.persist(&target).map_err(|e| write_err(e.error))?;
-        Ok(())
+        wasm_config::write_private_file(&target, &bytes).map_err(write_err)
     }
 }
 

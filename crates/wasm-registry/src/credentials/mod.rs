@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use wasm_config::{
-    Config, CredentialHelper, HelperError, Secret, check_helper_file, run_credential_helper,
+    Config, CredentialHelper, HelperError, Risk, Secret, check_helper_file, run_credential_helper,
 };
 
 pub use auth_file::AuthFileError;
@@ -512,12 +512,20 @@ impl CredentialChain {
         };
         let location = entry.defined_in.display().to_string();
         let Some(helper) = &entry.credential_helper else {
+            let ignored = self
+                .config
+                .ignored(registry)
+                .find(|(_, setting)| matches!(setting.risk, Risk::CredentialHelper(_)));
+            let note = match ignored {
+                Some((file, _)) => format!("its credential-helper is ignored: {}", file.trust),
+                None => "the registry has settings but no credential-helper".into(),
+            };
             steps.push(Step {
                 source,
                 location,
                 outcome: Outcome::NoEntry {
                     tried: vec![format!("registries.\"{registry}\".credential-helper")],
-                    note: Some("the registry has settings but no credential-helper".into()),
+                    note: Some(note),
                 },
             });
             return Ok(None);
