@@ -306,3 +306,42 @@ fn large_pushes_and_pulls_stay_within_bounded_memory() {
         64 << 20
     );
 }
+
+#[test]
+fn a_re_push_of_the_same_file_is_not_validated_again() {
+    let registry = shared_anonymous();
+    let sandbox = Sandbox::new();
+    let repo = unique_repo("cache/verdict");
+    let file = sandbox.write_file("work/c.wasm", component_of_size_seeded(256 << 10, 12));
+    let reference = registry.reference(&repo, "1");
+    let first = sandbox
+        .wasm()
+        .args(["push", &reference, "-v"])
+        .arg(&file)
+        .run();
+    first.assert_success();
+    assert!(
+        !first.stderr.contains("not validating again"),
+        "{}",
+        first.stderr
+    );
+    let again = sandbox
+        .wasm()
+        .args(["push", &registry.reference(&repo, "2"), "-v"])
+        .arg(&file)
+        .run();
+    again.assert_success();
+    assert!(
+        again.stderr.contains("not validating again"),
+        "{}",
+        again.stderr
+    );
+    // Other bytes are validated, whatever the cache says about the first file.
+    let other = sandbox.write_file("work/d.wasm", b"\0asm\x0d\0\x01\0broken".to_vec());
+    let out = sandbox
+        .wasm()
+        .args(["push", &registry.reference(&repo, "3")])
+        .arg(&other)
+        .run();
+    out.assert_status(1);
+}

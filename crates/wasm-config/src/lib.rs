@@ -29,7 +29,9 @@ mod registry_name;
 mod secret;
 mod trust;
 
-pub use error::{ConfigError, ExecError, HelperError, HelperOutputError, TrustError, TrustStoreError};
+pub use error::{
+    ConfigError, ExecError, HelperError, HelperOutputError, TrustError, TrustStoreError,
+};
 pub use exec::{CommandOutput, run_program, run_shell};
 pub use helper::{
     UsernamePassword, check_helper_file, parse_json_helper_output, run_credential_helper,
@@ -44,7 +46,6 @@ pub use registry_name::{
 };
 pub use secret::Secret;
 pub use trust::{
-    Risk, RiskySetting, Trust, TrustStore, Trusted, apply_trust,
-    revoke_project_config, risky_settings, trust_command, trust_project_config, trust_store_path,
-    write_private_file,
+    Risk, RiskySetting, Trust, TrustStore, Trusted, apply_trust, revoke_project_config,
+    risky_settings, trust_command, trust_project_config, trust_store_path, write_private_file,
 };

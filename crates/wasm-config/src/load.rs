@@ -398,7 +398,10 @@ mod tests {
         let example = config.registry(&n("registry.example.com")).unwrap();
         assert!(!example.insecure);
         assert_eq!(example.protocol, None);
-        assert_eq!(config.registry(&n("docker.io")).unwrap().defined_in, explicit);
+        assert_eq!(
+            config.registry(&n("docker.io")).unwrap().defined_in,
+            explicit
+        );
         let ghcr_ignored: Vec<String> = config
             .ignored(&n("GHCR.IO"))
             .map(|(file, setting)| format!("{} {}", file.path.display(), setting.key()))
@@ -434,12 +437,20 @@ a project config comes with its directory (a cloned repository can carry one); i
                 .credential_helper
                 .is_some()
         );
-        assert!(config.registry(&n("registry.example.com")).unwrap().insecure);
+        assert!(
+            config
+                .registry(&n("registry.example.com"))
+                .unwrap()
+                .insecure
+        );
 
         write(&project, &text.replace("touch pwned", "touch pwned2"));
         let config = load();
         assert_eq!(config.files[1].trust, Trust::Changed);
-        assert_eq!(config.registry(&n("ghcr.io")).unwrap().credential_helper, None);
+        assert_eq!(
+            config.registry(&n("ghcr.io")).unwrap().credential_helper,
+            None
+        );
         let warning = config.files[1]
             .trust_warning()
             .unwrap()
@@ -471,7 +482,13 @@ a project config comes with its directory (a cloned repository can carry one); i
         .unwrap();
         assert_eq!(config.files.len(), 1);
         assert_eq!(config.files[0].trust, Trust::Implicit);
-        assert!(config.registry(&n("r")).unwrap().credential_helper.is_some());
+        assert!(
+            config
+                .registry(&n("r"))
+                .unwrap()
+                .credential_helper
+                .is_some()
+        );
     }
 
     #[test]

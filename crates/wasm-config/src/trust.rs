@@ -36,12 +36,12 @@
 //!   mode 0600, its directory created with mode 0700; a store that cannot be parsed is never
 //!   overwritten. Parsing ([`TrustStore::parse`]) and lookups do no I/O.
 
+use crate::registry_name::{RegistryName, Scheme};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io::{self, Write as _};
-use crate::registry_name::{RegistryName, Scheme};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -49,9 +49,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{ConfigError, TrustError, TrustStoreError};
 use crate::load::{ConfigFile, project_config_path, xdg_dir_or};
-use crate::model::{
-    Config, ConfigFileContents, CredentialHelper, RegistryConfig,
-};
+use crate::model::{Config, ConfigFileContents, CredentialHelper, RegistryConfig};
 
 /// Whether the risky settings of a config file apply, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -722,7 +720,11 @@ mod tests {
                 applied.helper_timeout,
                 Some(std::time::Duration::from_secs(5))
             );
-            let keys: Vec<&str> = applied.registries.keys().map(RegistryName::as_str).collect();
+            let keys: Vec<&str> = applied
+                .registries
+                .keys()
+                .map(RegistryName::as_str)
+                .collect();
             assert_eq!(
                 keys,
                 [

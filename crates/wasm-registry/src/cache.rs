@@ -147,6 +147,34 @@ impl Cache {
         Some(digest.to_string())
     }
 
+    fn verdict_path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = self.blob_path(digest)?.file_name()?.to_owned();
+        Some(self.root.join("verdicts").join(hex))
+    }
+
+    /// What validating the file with `digest` found, if a push validated it before: a re-push
+    /// of the same bytes is not validated again.
+    pub fn verdict(&self, digest: &str) -> Option<crate::WasmFile> {
+        let text = fs::read(self.verdict_path(digest)?).ok()?;
+        let file: crate::WasmFile = serde_json::from_slice(&text).ok()?;
+        (file.digest == digest).then_some(file)
+    }
+
+    /// Remembers that the file `file.digest` is valid, and what it is.
+    pub fn set_verdict(&self, file: &crate::WasmFile) -> io::Result<()> {
+        let Some(path) = self.verdict_path(&file.digest) else {
+            return Ok(());
+        };
+        let dir = path.parent().expect("verdict paths have a parent");
+        fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".verdict-")
+            .tempfile_in(dir)?;
+        tmp.write_all(&serde_json::to_vec(file).unwrap_or_default())?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
     fn scheme_path(&self, registry: &wasm_config::RegistryName) -> PathBuf {
         self.root
             .join("schemes")

@@ -9,6 +9,11 @@
 //! touching them, and the pages already hashed and validated are handed back to the kernel as
 //! the walk moves on. A reading parser would have to hold every such section whole.
 //!
+//! Function bodies are validated on other threads than the walk (one per further core), each
+//! as the walk reaches it: the walk hashes and parses while the bodies, most of a code-heavy
+//! file's cost, are checked beside it. The error reported is the one at the smallest offset,
+//! as a walk on one thread would report it.
+//!
 //! The import and export names are the component's top-level extern names (e.g.
 //! `wasi:cli/run@0.2.0`), the same strings `oci-wasm` puts into the artifact's config from the
 //! component's world.
@@ -21,7 +26,7 @@ use thiserror::Error;
 use wasmparser::{Chunk, Parser, Payload, ValidPayload, Validator};
 
 /// What kind of Wasm binary a file is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WasmKind {
     /// A component (the norm): os `wasip2`.
@@ -41,7 +46,7 @@ impl WasmKind {
 }
 
 /// A validated Wasm file.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WasmFile {
     /// Component or core module.
     pub kind: WasmKind,
@@ -177,28 +182,45 @@ pub fn check_reader(mut reader: impl Read, name: &str) -> Result<WasmFile, Compo
 fn check_bytes(
     data: &[u8],
     name: &str,
+    release: impl FnMut(usize, usize),
+) -> Result<WasmFile, ComponentError> {
+    if data.len() < 8 || &data[..4] != b"\0asm" {
+        return Err(ComponentError::NotWasm {
+            path: name.to_string(),
+        });
+    }
+    // Function bodies go to worker threads; the walk goes on. A small file is checked on
+    // this thread alone: threads would cost more than they save.
+    let workers = if data.len() >= PARALLEL_FROM {
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    } else {
+        0
+    };
+    check_with_workers(data, name, release, workers)
+}
+
+/// [`check_bytes`] with `workers` threads validating function bodies (0: none, all on this
+/// thread).
+fn check_with_workers(
+    data: &[u8],
+    name: &str,
     mut release: impl FnMut(usize, usize),
+    workers: usize,
 ) -> Result<WasmFile, ComponentError> {
     let invalid = |e: wasmparser::BinaryReaderError| ComponentError::Invalid {
         path: name.to_string(),
         message: e.message().to_string(),
         offset: e.offset(),
     };
-    if data.len() < 8 || &data[..4] != b"\0asm" {
-        return Err(ComponentError::NotWasm {
-            path: name.to_string(),
-        });
-    }
     let kind = if Parser::is_component(data) {
         WasmKind::Component
     } else {
         WasmKind::Module
     };
-
     let mut hasher = Sha256::new();
     let mut hashed = 0usize;
     let mut released = 0usize;
-    let mut advance = |to: usize, hasher: &mut Sha256| {
+    let mut advance = |to: usize| {
         while to - hashed >= WINDOW || (to == data.len() && hashed < to) {
             let end = (hashed + WINDOW).min(to);
             hasher.update(&data[hashed..end]);
@@ -210,57 +232,47 @@ fn check_bytes(
             }
         }
     };
-
-    let mut validator = Validator::new();
-    let mut parser = Parser::new(0);
-    let mut stack: Vec<Parser> = Vec::new();
-    let mut allocs = wasmparser::FuncValidatorAllocations::default();
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    let mut offset = 0usize;
-    loop {
-        let Chunk::Parsed { consumed, payload } =
-            parser.parse(&data[offset..], true).map_err(invalid)?
-        else {
-            unreachable!("with eof = true the parser never asks for more data");
-        };
-        if stack.is_empty() {
-            match &payload {
-                Payload::ComponentImportSection(section) => {
-                    for import in section.clone() {
-                        imports.push(import.map_err(invalid)?.name.full_name().into_owned());
+    let first_error: std::sync::Mutex<Option<wasmparser::BinaryReaderError>> =
+        std::sync::Mutex::new(None);
+    let keep_earliest = |e: wasmparser::BinaryReaderError| {
+        let mut slot = first_error.lock().expect("poisoned");
+        if slot.as_ref().is_none_or(|f| e.offset() < f.offset()) {
+            *slot = Some(e);
+        }
+    };
+    let (send, receive) = std::sync::mpsc::sync_channel::<Body<'_>>(256);
+    let receive = std::sync::Mutex::new(receive);
+    let walked = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (receive, keep_earliest) = (&receive, &keep_earliest);
+            scope.spawn(move || {
+                let mut allocs = wasmparser::FuncValidatorAllocations::default();
+                loop {
+                    let next = receive.lock().expect("poisoned").recv();
+                    let Ok((func, body)) = next else { return };
+                    let mut v = func.into_validator(allocs);
+                    if let Err(e) = v.validate(&body) {
+                        keep_earliest(e);
                     }
+                    allocs = v.into_allocations();
                 }
-                Payload::ComponentExportSection(section) => {
-                    for export in section.clone() {
-                        exports.push(export.map_err(invalid)?.name.full_name().into_owned());
-                    }
-                }
-                _ => {}
-            }
+            });
         }
-        let mut done = false;
-        match validator.payload(&payload).map_err(invalid)? {
-            ValidPayload::Ok => {}
-            ValidPayload::Parser(nested) => {
-                stack.push(std::mem::replace(&mut parser, nested));
-            }
-            ValidPayload::Func(func, body) => {
-                let mut v = func.into_validator(allocs);
-                v.validate(&body).map_err(invalid)?;
-                allocs = v.into_allocations();
-            }
-            ValidPayload::End(_) => match stack.pop() {
-                Some(outer) => parser = outer,
-                None => done = true,
-            },
+        let send = (workers > 0).then_some(send);
+        let walked = walk(data, &send, &keep_earliest, &mut advance, &first_error);
+        if walked.is_ok() {
+            advance(data.len());
         }
-        offset += consumed;
-        advance(offset, &mut hasher);
-        if done {
-            break;
-        }
-    }
+        walked
+        // `send` drops here: the workers finish the bodies queued and end.
+    });
+    let earliest = first_error.into_inner().expect("poisoned");
+    let (imports, exports, offset) = match (walked, earliest) {
+        (Err(e), Some(body)) if body.offset() < e.offset() => return Err(invalid(body)),
+        (Err(e), _) => return Err(invalid(e)),
+        (Ok(_), Some(body)) => return Err(invalid(body)),
+        (Ok(found), None) => found,
+    };
     if offset < data.len() {
         return Err(ComponentError::Invalid {
             path: name.to_string(),
@@ -275,6 +287,86 @@ fn check_bytes(
         imports,
         exports,
     })
+}
+
+/// Files from this size on have their function bodies validated on other threads.
+const PARALLEL_FROM: usize = 4 << 20;
+
+/// A function body on its way to a worker thread.
+type Body<'a> = (
+    wasmparser::FuncToValidate<wasmparser::ValidatorResources>,
+    wasmparser::FunctionBody<'a>,
+);
+
+/// The walk of [`check_bytes`]: parses and validates `data` payload by payload, sending
+/// function bodies to `send` (or validating them here without workers), calling `advance` as
+/// it moves. Returns the top-level imports and exports and where the binary ended.
+fn walk<'a>(
+    data: &'a [u8],
+    send: &Option<std::sync::mpsc::SyncSender<Body<'a>>>,
+    keep_earliest: &dyn Fn(wasmparser::BinaryReaderError),
+    advance: &mut dyn FnMut(usize),
+    first_error: &std::sync::Mutex<Option<wasmparser::BinaryReaderError>>,
+) -> Result<(Vec<String>, Vec<String>, usize), wasmparser::BinaryReaderError> {
+    let mut validator = Validator::new();
+    let mut parser = Parser::new(0);
+    let mut stack: Vec<Parser> = Vec::new();
+    let mut allocs = wasmparser::FuncValidatorAllocations::default();
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    let mut offset = 0usize;
+    loop {
+        let Chunk::Parsed { consumed, payload } = parser.parse(&data[offset..], true)? else {
+            unreachable!("with eof = true the parser never asks for more data");
+        };
+        if stack.is_empty() {
+            match &payload {
+                Payload::ComponentImportSection(section) => {
+                    for import in section.clone() {
+                        imports.push(import?.name.full_name().into_owned());
+                    }
+                }
+                Payload::ComponentExportSection(section) => {
+                    for export in section.clone() {
+                        exports.push(export?.name.full_name().into_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut done = false;
+        match validator.payload(&payload)? {
+            ValidPayload::Ok => {}
+            ValidPayload::Parser(nested) => {
+                stack.push(std::mem::replace(&mut parser, nested));
+            }
+            ValidPayload::Func(func, body) => match send {
+                // A worker found an invalid body: every later one has a larger offset.
+                Some(_) if first_error.lock().expect("poisoned").is_some() => {}
+                Some(send) => {
+                    // The workers end only when `send` drops, so this cannot fail.
+                    let _ = send.send((func, body));
+                }
+                None => {
+                    let mut v = func.into_validator(allocs);
+                    if let Err(e) = v.validate(&body) {
+                        keep_earliest(e);
+                        return Ok((imports, exports, offset));
+                    }
+                    allocs = v.into_allocations();
+                }
+            },
+            ValidPayload::End(_) => match stack.pop() {
+                Some(outer) => parser = outer,
+                None => done = true,
+            },
+        }
+        offset += consumed;
+        advance(offset);
+        if done {
+            return Ok((imports, exports, offset));
+        }
+    }
 }
 
 /// Lower-case hex of bytes.
@@ -391,5 +483,72 @@ mod tests {
             b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x05\x01\x03\0\x6a\x0b";
         let e = check_reader(OneByte(bad), "b.wasm").unwrap_err();
         assert!(e.to_string().contains("type mismatch"), "{e}");
+    }
+
+    fn leb(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// A core module of `count` functions of `nops` `nop`s each; the functions at `bad` hold
+    /// an `i32.add` on an empty stack.
+    fn module_of_functions(count: usize, nops: usize, bad: &[usize]) -> Vec<u8> {
+        let mut out = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0".to_vec();
+        let mut funcs = Vec::new();
+        leb(count, &mut funcs);
+        funcs.extend(std::iter::repeat_n(0u8, count));
+        out.push(3);
+        leb(funcs.len(), &mut out);
+        out.extend(funcs);
+        let mut code = Vec::new();
+        leb(count, &mut code);
+        for i in 0..count {
+            let mut body = vec![0u8];
+            body.extend(std::iter::repeat_n(1u8, nops));
+            if bad.contains(&i) {
+                body.push(0x6a);
+            }
+            body.push(0x0b);
+            leb(body.len(), &mut code);
+            code.extend(body);
+        }
+        out.push(10);
+        leb(code.len(), &mut out);
+        out.extend(code);
+        out
+    }
+
+    /// Bodies validated on worker threads give the verdict of one thread: valid, or the
+    /// invalid body at the smallest offset.
+    #[test]
+    fn workers_report_what_one_thread_reports() {
+        let good = module_of_functions(400, 1000, &[]);
+        let one = check_with_workers(&good, "m.wasm", |_, _| {}, 0).unwrap();
+        for workers in [1, 3] {
+            assert_eq!(
+                check_with_workers(&good, "m.wasm", |_, _| {}, workers).unwrap(),
+                one
+            );
+        }
+        let bad = module_of_functions(400, 1000, &[230, 399, 310]);
+        let one = check_with_workers(&bad, "m.wasm", |_, _| {}, 0)
+            .unwrap_err()
+            .to_string();
+        for workers in [1, 3] {
+            for _ in 0..3 {
+                let many = check_with_workers(&bad, "m.wasm", |_, _| {}, workers)
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(many, one);
+            }
+        }
+        assert!(one.contains("type mismatch"), "{one}");
     }
 }

@@ -66,9 +66,22 @@ pub async fn push(
             source,
         })??;
     let (gate, gate_rx) = tokio::sync::watch::channel(None::<bool>);
+    // A file a push validated before (same digest) is not validated again.
+    let remembered = transport
+        .cache()
+        .and_then(|c| c.verdict(&digest))
+        .filter(|file| file.size == size);
+    if remembered.is_some() {
+        tracing::info!(%digest, "validated by an earlier push (cache): not validating again");
+    }
     let checked_path = path.to_path_buf();
     let expected = digest.clone();
+    let known = remembered.clone();
     let mut validation = tokio::task::spawn_blocking(move || {
+        if let Some(file) = known {
+            let _ = gate.send(Some(true));
+            return Ok(file);
+        }
         let checked = check_file(&checked_path).and_then(|file| {
             if file.digest == expected {
                 Ok(file)
@@ -82,7 +95,7 @@ pub async fn push(
         checked
     });
     let mut validated = None;
-    if size <= VALIDATE_FIRST_MAX {
+    if size <= VALIDATE_FIRST_MAX || remembered.is_some() {
         validated = Some(join_validation(&mut validation).await?);
     }
 
@@ -189,6 +202,12 @@ pub async fn push(
         }
     };
 
+    if let Some(cache) = transport.cache()
+        && remembered.is_none()
+        && let Err(e) = cache.set_verdict(&file)
+    {
+        tracing::debug!("cannot remember the validation of {}: {e}", file.digest);
+    }
     let manifest_bytes = manifest_of(&file, path, &config_bytes, &config_digest, annotations)?;
     let tag = reference.tag().unwrap_or("latest");
     let digest = session
