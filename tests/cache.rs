@@ -337,7 +337,7 @@ fn a_re_push_of_the_same_file_is_not_validated_again() {
         again.stderr
     );
     // Other bytes are validated, whatever the cache says about the first file.
-    let other = sandbox.write_file("work/d.wasm", b"\0asm\x0d\0\x01\0broken".to_vec());
+    let other = sandbox.write_file("work/d.wasm", b"\0asm\x0d\0\x01\0broken");
     let out = sandbox
         .wasm()
         .args(["push", &registry.reference(&repo, "3")])
