@@ -401,7 +401,7 @@ fn openssl_server(sandbox: &Sandbox, names: &[&str], not_after: (i32, u8, u8)) -
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let child = crate::support::registry::spawn_tied_to_process(cmd).unwrap();
+    let child = wasm_testkit::spawn_tied_to_process(cmd).unwrap();
     let server = OpensslServer { child, address };
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(&server.address).is_err() {

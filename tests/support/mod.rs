@@ -171,20 +171,16 @@ pub fn unique_repo(prefix: &str) -> String {
     format!("{prefix}-{n}")
 }
 
-/// Finds a tool the harness needs on PATH, or panics naming the Debian package that has it.
+/// Finds a tool the harness needs on PATH (or in `/usr/bin`, `/usr/sbin`), or panics naming the
+/// Debian package that has it.
 pub(crate) fn require_tool(name: &str, debian_package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not installed: the end-to-end tests need the Debian package \
-                 `{debian_package}` (`apt-get install -y {debian_package}`); `cargo xtask ci` \
-                 installs everything they need"
-            )
-        })
+    wasm_testkit::find_program(name).unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed: the end-to-end tests need the Debian package \
+             `{debian_package}` (`apt-get install -y {debian_package}`); `cargo xtask ci` \
+             installs everything they need"
+        )
+    })
 }
 
 /// Where [`Sandbox::write_podman_auth`] puts a podman `auth.json`.
@@ -688,11 +684,7 @@ pub(crate) fn set_mode(path: &Path, mode: u32) {
 
 /// `n` random bytes as lowercase hex, from the kernel's CSPRNG.
 pub(crate) fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("read /dev/urandom");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    wasm_testkit::random_hex(n).expect("read /dev/urandom")
 }
 
 /// Runs `cmd` to completion under GNU time and returns the peak resident set size of the

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::env;
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::io::{self, Read as _};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use crate::registry::LocalRegistry;
+use wasm_testkit::{LocalRegistry, LoggedRequest};
+
 use crate::report::{self, Batch, Counts, MIB, Machine, Op, Peer, Results, Sample, Series, Tool};
-use crate::{cmd, deps, generator, interrupt};
+use crate::{cmd, deps, generator, interrupt, registry};
 
 /// Components in the batch.
 const BATCH_COUNT: usize = 100;
@@ -221,7 +222,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     );
 
     step("registry")?;
-    let registry = LocalRegistry::start().context("could not start the local registry")?;
+    let registry = registry::start()?;
     println!("registry: http://{}", registry.addr());
     let work = tempfile::Builder::new()
         .prefix("work-")
@@ -969,24 +970,17 @@ impl Bench<'_> {
 
     /// Where the registry's log ends now.
     fn log_mark(&self) -> u64 {
-        fs::metadata(self.log_path()).map_or(0, |m| m.len())
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.registry.dir().join("registry.log")
+        self.registry.log_len()
     }
 
     /// The requests in the registry's access log after `mark`.
-    fn requests_since(&self, mark: u64) -> Result<Vec<Request>> {
+    fn requests_since(&self, mark: u64) -> Result<Vec<LoggedRequest>> {
         // Distribution writes the access-log line as it finishes the response; give the last
         // one a moment.
         thread::sleep(Duration::from_millis(50));
-        let mut file = File::open(self.log_path()).context("could not open the registry's log")?;
-        file.seek(SeekFrom::Start(mark))?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text)?;
-        let text = String::from_utf8_lossy(&text);
-        Ok(text.lines().filter_map(parse_access_line).collect())
+        self.registry
+            .requests_since(mark)
+            .context("could not read the registry's log")
     }
 }
 
@@ -1012,31 +1006,6 @@ fn curl() -> Command {
     let mut command = Command::new("curl");
     command.args(["-q", "-sS", "-f"]);
     command
-}
-
-/// One request in the registry's access log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Request {
-    method: String,
-    uri: String,
-}
-
-/// A request from a line of distribution's access log (Apache combined format):
-/// `127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`; `None` for its other lines
-/// (`time="..." level=info msg=...`).
-fn parse_access_line(line: &str) -> Option<Request> {
-    if line.starts_with("time=") {
-        return None;
-    }
-    let (_, rest) = line.split_once("] \"")?;
-    let (request, _) = rest.split_once('"')?;
-    let mut parts = request.split(' ');
-    let method = parts.next()?.to_owned();
-    let uri = parts.next()?.to_owned();
-    if !uri.starts_with('/') {
-        return None;
-    }
-    Some(Request { method, uri })
 }
 
 /// The value of header `name` (lowercase) in a block of HTTP response headers.
@@ -1563,25 +1532,6 @@ mod tests {
         for (args, message) in cases {
             assert_eq!(parse(args), Err((*message).to_owned()), "{args:?}");
         }
-    }
-
-    #[test]
-    fn access_log_lines() {
-        let line = r#"127.0.0.1 - - [12/Nov/2026:09:00:00 +0000] "PUT /v2/r/blobs/uploads/x?_state=a&digest=sha256:b HTTP/1.1" 201 0 "" "curl/7.88.1""#;
-        assert_eq!(
-            parse_access_line(line),
-            Some(Request {
-                method: "PUT".to_owned(),
-                uri: "/v2/r/blobs/uploads/x?_state=a&digest=sha256:b".to_owned()
-            })
-        );
-        assert_eq!(
-            parse_access_line(
-                r#"time="2026-11-12T09:00:00Z" level=info msg="response completed" http.request.uri="/v2/""#
-            ),
-            None
-        );
-        assert_eq!(parse_access_line("garbage"), None);
     }
 
     #[test]

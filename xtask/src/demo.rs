@@ -16,8 +16,9 @@ use std::process::Command;
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use crate::registry::LocalRegistry;
-use crate::{cmd, deps, interrupt};
+use wasm_testkit::LocalRegistry;
+
+use crate::{cmd, deps, interrupt, registry};
 
 /// The component the demo pushes, relative to the workspace root.
 const EXAMPLE: &str = "examples/hello.wasm";
@@ -46,7 +47,7 @@ pub(crate) fn run() -> Result<()> {
     step("deps")?;
     deps::ensure(&[deps::DOCKER_REGISTRY])?;
     step("registry")?;
-    let registry = LocalRegistry::start().context("could not start the local registry")?;
+    let registry = registry::start()?;
     let addr = registry.addr();
     println!("registry: http://{addr}");
 
