@@ -31,20 +31,33 @@ pub(crate) fn start() -> Result<LocalRegistry> {
         .context("could not start the local registry")
 }
 
-/// `cargo xtask registry`: serves a registry in the foreground until Ctrl-C, its log on our
-/// output.
+/// `cargo xtask registry`: serve a local plain-HTTP registry on 127.0.0.1 until Ctrl-C.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask registry                                  a free port, a temporary directory
+  cargo xtask registry --port 5000 --dir /tmp/registry  a fixed port, storage kept")]
+pub(crate) struct Options {
+    /// Listen on port N [default, or 0: a free port]
+    #[arg(long, value_name = "N")]
+    pub(crate) port: Option<u16>,
+    /// Keep config.yml and storage/ in DIR [default: a temporary directory]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+}
+
+/// Serves a registry in the foreground until Ctrl-C, its log on our output.
 ///
 /// # Errors
 ///
 /// When it cannot start, or exits by itself.
-pub(crate) fn serve(port: Option<u16>, dir: Option<PathBuf>) -> Result<()> {
+pub(crate) fn serve(options: Options) -> Result<()> {
     interrupt::install()?;
     deps::ensure(&[deps::DOCKER_REGISTRY])?;
     let mut launcher = Launcher::new()
-        .with_port(port.unwrap_or(0))
+        .with_port(options.port.unwrap_or(0))
         .with_log(Log::Inherit)
         .with_cancel(interrupt::requested);
-    if let Some(dir) = dir {
+    if let Some(dir) = options.dir {
         launcher = launcher.with_dir(dir);
     }
     let mut registry = launcher.start()?;
