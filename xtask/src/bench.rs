@@ -138,7 +138,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
             bail!("`{program}` is needed for the floors (`cargo xtask deps` installs curl)");
         }
     }
-    let target = target_dir()?;
+    let target = cmd::target_dir()?;
     let peers_dir = target.join("bench-peers");
     if options.peers {
         step("peers")?;
@@ -155,7 +155,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         }
         None => {
             step("build")?;
-            build_wasm(&target)?
+            cmd::build_release_wasm(&target).context("could not build wasm")?
         }
     };
     println!("measuring {}", wasm.display());
@@ -1315,37 +1315,6 @@ fn install_peers(dir: &Path) {
     }
 }
 
-/// `cargo build --release -p wasm-cli` and the path of the binary.
-fn build_wasm(target: &Path) -> Result<PathBuf> {
-    let mut build = cmd::cargo();
-    build.args(["build", "--release", "-p", "wasm-cli"]);
-    if env::var_os("CARGO_TARGET_DIR").is_some() {
-        build.env("CARGO_TARGET_DIR", target);
-    }
-    cmd::run(&mut build).context("could not build wasm")?;
-    let wasm = target
-        .join("release")
-        .join(format!("wasm{}", env::consts::EXE_SUFFIX));
-    if !wasm.is_file() {
-        bail!(
-            "the build succeeded but {} is not there (a `build.target-dir` in a cargo config? \
-             set CARGO_TARGET_DIR instead)",
-            wasm.display()
-        );
-    }
-    Ok(wasm)
-}
-
-/// `$CARGO_TARGET_DIR` made absolute, or the workspace's `target/`.
-fn target_dir() -> Result<PathBuf> {
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            std::path::absolute(&dir).context("could not resolve CARGO_TARGET_DIR")
-        }
-        _ => Ok(cmd::workspace_root().join("target")),
-    }
-}
-
 /// The machine, from /proc and a few commands.
 fn machine(wasm: &Path, bench: &Bench<'_>) -> Result<Machine> {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -1432,18 +1401,17 @@ fn load_average() -> String {
 mod tests {
     use super::*;
 
-    use clap::Parser as _;
     use clap::error::ErrorKind;
 
-    /// `bench ARGS` through the clap definitions.
-    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Bench {
-            #[command(flatten)]
-            options: Options,
+    use crate::Command as Xtask;
+    use crate::tests::{assert_usage_error, parse_args};
+
+    /// `cargo xtask bench ARGS` through the clap definitions and [`Options::check`].
+    fn parse(args: &[&str]) -> Options {
+        match parse_args(&[&["bench"], args].concat()) {
+            Ok(Xtask::Bench(options)) => options,
+            other => panic!("{args:?}: {other:?}"),
         }
-        Bench::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
-            .map(|bench| bench.options)
     }
 
     /// What the options resolve to: runs, start-up runs, sizes, peers, write, wasm.
@@ -1461,27 +1429,20 @@ mod tests {
     #[test]
     fn options() {
         assert_eq!(
-            resolved(&parse(&[]).unwrap()),
+            resolved(&parse(&[])),
             (5, 30, vec![1, 16, 64], false, true, None)
         );
         assert_eq!(
-            resolved(&parse(&["--quick"]).unwrap()),
+            resolved(&parse(&["--quick"])),
             (3, 10, vec![1, 16], false, false, None)
         );
-        let custom = parse(&["--runs=7", "--sizes", "64,1,1", "--peers", "--no-write"]).unwrap();
+        let custom = parse(&["--runs=7", "--sizes", "64,1,1", "--peers", "--no-write"]);
         assert_eq!((custom.runs(), custom.startup_runs()), (7, 30));
         assert_eq!(custom.sizes_mib(), vec![1, 64]);
         assert!(custom.peers && !custom.write());
+        assert_eq!(parse(&["--runs", "40", "--no-write"]).startup_runs(), 40);
         assert_eq!(
-            parse(&["--runs", "40", "--no-write"])
-                .unwrap()
-                .startup_runs(),
-            40
-        );
-        assert_eq!(
-            parse(&["--wasm", "target/wasm", "--no-write", "--runs", "1"])
-                .unwrap()
-                .wasm,
+            parse(&["--wasm", "target/wasm", "--no-write", "--runs", "1"]).wasm,
             Some(PathBuf::from("target/wasm"))
         );
     }
@@ -1510,6 +1471,11 @@ mod tests {
                 ErrorKind::ValueValidation,
                 "2000 is not in 1..=1024",
             ),
+            (
+                &["--runs", "3"],
+                ErrorKind::ArgumentConflict,
+                "docs/benchmarks.md needs at least 5 runs per step: raise --runs or add --no-write",
+            ),
             (&["--peers=yes"], ErrorKind::TooManyValues, "--peers"),
             (&["--wasm="], ErrorKind::InvalidValue, "--wasm <PATH>"),
             (
@@ -1519,22 +1485,9 @@ mod tests {
             ),
         ];
         for &(args, kind, message) in cases {
-            let err = parse(args).unwrap_err();
-            assert_eq!(err.kind(), kind, "{args:?}: {err}");
-            assert!(err.to_string().contains(message), "{args:?}: {err}");
-            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert_usage_error(&[&["bench"], args].concat(), kind, message);
         }
-        assert_eq!(
-            parse(&["--runs", "3"]).unwrap().check(),
-            Err(
-                "docs/benchmarks.md needs at least 5 runs per step: raise --runs or add --no-write"
-                    .to_owned()
-            )
-        );
-        parse(&["--runs", "3", "--no-write"])
-            .unwrap()
-            .check()
-            .unwrap();
+        assert_eq!(parse(&["--runs", "3", "--no-write"]).runs(), 3);
     }
 
     #[test]

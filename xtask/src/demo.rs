@@ -43,7 +43,8 @@ pub(crate) fn run() -> Result<()> {
     }
 
     step("build")?;
-    let wasm = build_wasm()?;
+    let wasm = cmd::build_release_wasm(&cmd::target_dir()?).context("demo step `build` failed")?;
+    println!("using {}", wasm.display());
     step("deps")?;
     deps::ensure(&[deps::DOCKER_REGISTRY])?;
     step("registry")?;
@@ -105,41 +106,6 @@ fn step(name: &str) -> Result<()> {
     }
     println!("==> {name}");
     Ok(())
-}
-
-/// `cargo build --release -p wasm-cli`, then the path of the binary it made.
-fn build_wasm() -> Result<PathBuf> {
-    let target_dir = target_dir()?;
-    let mut build = cmd::cargo();
-    build.args(["build", "--release", "-p", "wasm-cli"]);
-    // Absolute, because the build runs from the workspace root and not from our directory.
-    if env::var_os("CARGO_TARGET_DIR").is_some() {
-        build.env("CARGO_TARGET_DIR", &target_dir);
-    }
-    cmd::run(&mut build).context("demo step `build` failed")?;
-    let wasm = target_dir
-        .join("release")
-        .join(format!("wasm{}", env::consts::EXE_SUFFIX));
-    if !wasm.is_file() {
-        bail!(
-            "the build succeeded but {} is not there (a `build.target-dir` in a cargo config? \
-             set CARGO_TARGET_DIR instead)",
-            wasm.display()
-        );
-    }
-    println!("using {}", wasm.display());
-    Ok(wasm)
-}
-
-/// `$CARGO_TARGET_DIR` made absolute (cargo reads a relative one from the current directory),
-/// or the workspace's `target/`.
-fn target_dir() -> Result<PathBuf> {
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            std::path::absolute(&dir).context("could not resolve CARGO_TARGET_DIR")
-        }
-        _ => Ok(cmd::workspace_root().join("target")),
-    }
 }
 
 /// Checks that the pulled file is the pushed one, byte for byte, and says so.

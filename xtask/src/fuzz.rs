@@ -116,17 +116,15 @@ fn ensure_cargo_fuzz() -> Result<()> {
 mod tests {
     use super::*;
 
-    use clap::Parser as _;
+    use crate::Command as Xtask;
+    use crate::tests::parse_args;
 
-    /// `fuzz ARGS` through the clap definitions.
+    /// `cargo xtask fuzz ARGS` through the clap definitions.
     fn parse(args: &[&str]) -> Result<Options, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Fuzz {
-            #[command(flatten)]
-            options: Options,
+        match parse_args(&[&["fuzz"], args].concat())? {
+            Xtask::Fuzz(options) => Ok(options),
+            other => panic!("{args:?}: {other:?}"),
         }
-        Fuzz::try_parse_from(std::iter::once("fuzz").chain(args.iter().copied()))
-            .map(|fuzz| fuzz.options)
     }
 
     #[test]

@@ -112,15 +112,26 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, clap::Erro
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse_str(args: &[&str]) -> Result<Command, clap::Error> {
+    /// `cargo xtask ARGS` through [`parse`].
+    pub(crate) fn parse_args(args: &[&str]) -> Result<Command, clap::Error> {
         parse(
             std::iter::once("cargo xtask")
                 .chain(args.iter().copied())
                 .map(OsString::from),
         )
+    }
+
+    /// Panics unless `cargo xtask ARGS` is a usage error of `kind` (exit status 2) whose message
+    /// contains `message`.
+    #[track_caller]
+    pub(crate) fn assert_usage_error(args: &[&str], kind: ErrorKind, message: &str) {
+        let err = parse_args(args).unwrap_err();
+        assert_eq!(err.kind(), kind, "{args:?}: {err}");
+        assert!(err.to_string().contains(message), "{args:?}: {err}");
+        assert_eq!(err.exit_code(), 2, "{args:?}");
     }
 
     #[test]
@@ -130,22 +141,22 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(parse_str(&["ci"]).unwrap(), Command::Ci);
-        assert_eq!(parse_str(&["deps"]).unwrap(), Command::Deps);
-        assert_eq!(parse_str(&["demo"]).unwrap(), Command::Demo);
+        assert_eq!(parse_args(&["ci"]).unwrap(), Command::Ci);
+        assert_eq!(parse_args(&["deps"]).unwrap(), Command::Deps);
+        assert_eq!(parse_args(&["demo"]).unwrap(), Command::Demo);
         assert!(matches!(
-            parse_str(&["bench", "--quick"]),
+            parse_args(&["bench", "--quick"]),
             Ok(Command::Bench(options)) if !options.write()
         ));
         assert!(matches!(
-            parse_str(&["fuzz"]),
+            parse_args(&["fuzz"]),
             Ok(Command::Fuzz(fuzz::Options {
                 seconds: 60,
                 target: None
             }))
         ));
         assert_eq!(
-            parse_str(&["registry"]).unwrap(),
+            parse_args(&["registry"]).unwrap(),
             Command::Registry(registry::Options {
                 port: None,
                 dir: None
@@ -162,7 +173,7 @@ mod tests {
             &["ci", "-h"],
             &["help", "bench"],
         ] {
-            let err = parse_str(args).unwrap_err();
+            let err = parse_args(args).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::DisplayHelp, "{args:?}");
             assert_eq!(err.exit_code(), 0, "{args:?}");
         }
@@ -183,14 +194,14 @@ mod tests {
     #[test]
     fn registry_flags() {
         assert_eq!(
-            parse_str(&["registry", "--port", "0", "--dir=/tmp/r"]).unwrap(),
+            parse_args(&["registry", "--port", "0", "--dir=/tmp/r"]).unwrap(),
             Command::Registry(registry::Options {
                 port: Some(0),
                 dir: Some("/tmp/r".into())
             })
         );
         assert_eq!(
-            parse_str(&["registry", "--port=5000", "--dir", "x=y"]).unwrap(),
+            parse_args(&["registry", "--port=5000", "--dir", "x=y"]).unwrap(),
             Command::Registry(registry::Options {
                 port: Some(5000),
                 dir: Some("x=y".into())
@@ -200,69 +211,58 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_usage_error_not_a_panic() {
-        let cases: &[(&[&str], ErrorKind, &str)] = &[
-            (
-                &[],
-                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand,
-                "Usage: cargo xtask <COMMAND>",
-            ),
-            (
-                &["bnech"],
-                ErrorKind::InvalidSubcommand,
-                "unrecognized subcommand 'bnech'",
-            ),
-            (
-                &["ci", "--fast"],
-                ErrorKind::UnknownArgument,
-                "unexpected argument '--fast'",
-            ),
-            (
-                &["registry", "--port"],
-                ErrorKind::InvalidValue,
-                "--port <N>",
-            ),
-            (
-                &["registry", "--port", "65536"],
+        assert_usage_error(
+            &[],
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand,
+            "Usage: cargo xtask <COMMAND>",
+        );
+        assert_usage_error(
+            &["bnech"],
+            ErrorKind::InvalidSubcommand,
+            "unrecognized subcommand 'bnech'",
+        );
+        assert_usage_error(
+            &["ci", "--fast"],
+            ErrorKind::UnknownArgument,
+            "unexpected argument '--fast'",
+        );
+        assert_usage_error(
+            &["registry", "--port"],
+            ErrorKind::InvalidValue,
+            "--port <N>",
+        );
+        for (args, port) in [
+            (&["registry", "--port", "65536"][..], "65536"),
+            (&["registry", "--port=-1"], "-1"),
+        ] {
+            assert_usage_error(
+                args,
                 ErrorKind::ValueValidation,
-                "invalid value '65536' for '--port <N>'",
-            ),
-            (
-                &["registry", "--port=-1"],
-                ErrorKind::ValueValidation,
-                "invalid value '-1' for '--port <N>'",
-            ),
-            (
-                &["registry", "--dir="],
-                ErrorKind::InvalidValue,
-                "--dir <DIR>",
-            ),
-            (
-                &["registry", "--bind", "0.0.0.0"],
-                ErrorKind::UnknownArgument,
-                "unexpected argument '--bind'",
-            ),
-            (
-                &["bench", "--runs", "3"],
-                ErrorKind::ArgumentConflict,
-                "docs/benchmarks.md needs at least 5 runs per step: raise --runs or add --no-write",
-            ),
-            (
-                &["bench", "--runs", "3"],
-                ErrorKind::ArgumentConflict,
-                "Usage: cargo xtask bench [OPTIONS]",
-            ),
-            (
-                &["fuzz", "--target", "nope"],
-                ErrorKind::InvalidValue,
-                "[possible values: ",
-            ),
-        ];
-        for &(args, kind, message) in cases {
-            let err = parse_str(args).unwrap_err();
-            assert_eq!(err.kind(), kind, "{args:?}: {err}");
-            assert!(err.to_string().contains(message), "{args:?}: {err}");
-            assert_eq!(err.exit_code(), 2, "{args:?}");
+                &format!("invalid value '{port}' for '--port <N>'"),
+            );
         }
+        assert_usage_error(
+            &["registry", "--dir="],
+            ErrorKind::InvalidValue,
+            "--dir <DIR>",
+        );
+        assert_usage_error(
+            &["registry", "--bind", "0.0.0.0"],
+            ErrorKind::UnknownArgument,
+            "unexpected argument '--bind'",
+        );
+        // bench's own check is a usage error too, showing bench's usage.
+        assert_usage_error(
+            &["bench", "--runs", "3"],
+            ErrorKind::ArgumentConflict,
+            "docs/benchmarks.md needs at least 5 runs per step: raise --runs or add --no-write\n\n\
+             Usage: cargo xtask bench [OPTIONS]",
+        );
+        assert_usage_error(
+            &["fuzz", "--target", "nope"],
+            ErrorKind::InvalidValue,
+            "[possible values: ",
+        );
     }
 
     #[cfg(unix)]
