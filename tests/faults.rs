@@ -1,4 +1,4 @@
-//! Faults and hostile registries (issue 6): `wasm` rides out transient network faults, fails
+//! Faults and hostile registries (the matrix in docs/reliability.md): `wasm` rides out transient network faults, fails
 //! clearly and in bounded time on persistent ones, refuses what a broken or hostile registry
 //! sends, and never leaves a partial file, a bad cache entry or a tag on an incomplete push.
 //!
@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::component::component_of_size_seeded;
 use crate::support::fault_proxy::{Fault, FaultProxy};
-use crate::support::hostile::{
-    Artifact, Behaviour, HostileRegistry, RecordingListener, sha256_digest,
-};
+use crate::support::hostile::{Artifact, Behaviour, HostileRegistry, RecordingListener};
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, CAROL_PASSWORD, CAROL_USER, MANIFEST_ACCEPT, Output, Registry,
-    Sandbox, basic_auth, non_loopback_address, shared_anonymous, shared_token, unique_repo,
+    Sandbox, docker_auths, non_loopback_address, sha256_digest, shared_anonymous, shared_token,
+    unique_repo,
 };
 
 /// A generous bound for a command that must fail in bounded time with `--timeout 2`: four
@@ -125,16 +124,7 @@ fn assert_nothing_written(sandbox: &Sandbox, output: &Path, digests: &[&str]) {
 
 /// A docker `config.json` with Basic credentials of alice for `host`.
 fn alice_docker_config(host: &str) -> String {
-    docker_config(host, ALICE_USER, ALICE_PASSWORD)
-}
-
-/// A docker `config.json` with the Basic credentials `user:password` for `host`.
-fn docker_config(host: &str, user: &str, password: &str) -> String {
-    let auth = basic_auth(user, password);
-    serde_json::json!({
-        "auths": { host: { "auth": auth.trim_start_matches("Basic ") } }
-    })
-    .to_string()
+    docker_auths(&[(host, ALICE_USER, ALICE_PASSWORD)])
 }
 
 #[test]
@@ -296,7 +286,11 @@ mod transient {
             .on_path(&["GET"], "/v2/"),
         );
         let sandbox = Sandbox::new();
-        sandbox.write_docker_config(&docker_config(&proxy.host(), CAROL_USER, CAROL_PASSWORD));
+        sandbox.write_docker_config(&docker_auths(&[(
+            &proxy.host(),
+            CAROL_USER,
+            CAROL_PASSWORD,
+        )]));
         let bytes = big_component(8);
         let file = sandbox.write_file("work/app.wasm", &bytes);
         let reference = proxy.reference(&repo, "1");

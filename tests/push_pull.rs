@@ -8,44 +8,13 @@ use serde_json::Value;
 use crate::support::component::{component_of_size, core_module, not_wasm, sample_component};
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, CAROL_PASSWORD, CAROL_USER, DAVE_PASSWORD, DAVE_USER,
-    MANIFEST_ACCEPT, Registry, Sandbox, assert_no_secrets, basic_auth, other_ca_pem,
-    shared_anonymous, shared_basic_tls, shared_token, unique_repo,
+    MANIFEST_ACCEPT, Registry, Sandbox, assert_no_secrets, auth_field, docker_auths, other_ca_pem,
+    sha256_digest, shared_anonymous, shared_basic_tls, shared_token, unique_repo,
 };
 
 /// The sample component the repository carries (the demo pushes it).
 pub(crate) fn hello_wasm() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.wasm")
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
-fn docker_auths(entries: &[(&str, &str, &str)]) -> String {
-    let auths: serde_json::Map<String, Value> = entries
-        .iter()
-        .map(|(host, user, password)| {
-            (
-                host.to_string(),
-                serde_json::json!({ "auth": basic_auth(user, password).trim_start_matches("Basic ") }),
-            )
-        })
-        .collect();
-    serde_json::json!({ "auths": auths }).to_string()
-}
-
-fn trust(sandbox: &Sandbox, registry: &Registry) {
-    let ca = registry.ca_pem.as_ref().expect("a TLS registry");
-    sandbox.write_config(&format!(
-        "[registries.\"{}\"]\nca-file = \"{}\"\n",
-        registry.host,
-        ca.display()
-    ));
 }
 
 fn manifest_of(registry: &Registry, repo: &str, tag: &str, auth: &str) -> Value {
@@ -269,8 +238,7 @@ fn re_push_uploads_no_blob() {
 #[test]
 fn multi_mib_round_trip_over_tls_with_basic_auth() {
     let registry = shared_basic_tls();
-    let sandbox = Sandbox::new();
-    trust(&sandbox, registry);
+    let sandbox = Sandbox::for_registry(registry, "");
     sandbox.write_docker_config(&docker_auths(&[(
         &registry.host,
         ALICE_USER,
@@ -381,7 +349,7 @@ fn bad_inputs_have_clear_errors_and_send_nothing() {
 
 /// Uploads a blob to `repo` with the monolithic POST+PUT flow; returns its digest.
 fn upload_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
-    let digest = sha256(bytes);
+    let digest = sha256_digest(bytes);
     let upload = registry.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], None);
     assert_eq!(upload.status, 202);
     let location = upload.header("Location").unwrap().to_string();
@@ -527,8 +495,7 @@ fn quiet_and_insecure() {
 #[test]
 fn basic_auth_errors_name_the_source_and_the_fix() {
     let registry = shared_basic_tls();
-    let sandbox = Sandbox::new();
-    trust(&sandbox, registry);
+    let sandbox = Sandbox::for_registry(registry, "");
     let repo = unique_repo("auth/errors");
     let reference = registry.reference(&repo, "1");
 
@@ -744,7 +711,7 @@ fn an_identity_token_is_exchanged_for_access() {
     sandbox.write_docker_config(
         &serde_json::json!({
             "auths": { registry.host.clone(): {
-                "auth": basic_auth("<token>", "").trim_start_matches("Basic "),
+                "auth": auth_field("<token>", ""),
                 "identitytoken": refresh,
             }}
         })
@@ -810,7 +777,7 @@ fn a_large_invalid_file_never_becomes_a_blob() {
     let repo = unique_repo("invalid/large");
     let mut bytes = component_of_size(20 << 20);
     bytes.extend_from_slice(&[0xff, 0x01, 0x00]); // a section with an unknown id at the end
-    let digest = sha256(&bytes);
+    let digest = sha256_digest(&bytes);
     let file = sandbox.write_file("work/bad.wasm", &bytes);
     let out = sandbox
         .wasm()

@@ -31,6 +31,7 @@ use super::fault_proxy::{
     Conn, TcpServer, copy_body, first_byte, lingering_close, read_head, reason,
 };
 use super::registry::basic_auth;
+use super::sha256_digest;
 
 /// The media type of the manifests served.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -40,16 +41,6 @@ pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// The realm of [`Behaviour::InsecureTokenRealm`]: plain HTTP on a host that is not this one.
 pub const INSECURE_REALM: &str = "http://auth.example.invalid/token";
-
-/// `sha256:HEX` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
 
 /// What a [`HostileRegistry`] serves: one artifact under one tag, described by a manifest, its
 /// config and layer blobs. Built correct by [`Artifact::wasm`]; each `with_*` method breaks

@@ -135,8 +135,7 @@ pub fn assert_no_secrets(text: &str, extra: &[&str]) {
         .map(|s| s.to_string())
         .collect();
     for (user, password) in CANARY_LOGINS {
-        secrets
-            .push(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+        secrets.push(auth_field(user, password));
     }
     secrets.extend(token_server::all_issued_secrets());
     let leaked: Vec<&String> = secrets
@@ -158,6 +157,40 @@ pub fn assert_no_secrets(text: &str, extra: &[&str]) {
         "{} secret(s) leaked, starting with {hints:?}, into:\n{masked}",
         leaked.len()
     );
+}
+
+/// `sha256:HEX` of `bytes`: the digest a registry names a blob or manifest by.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// The `auth` value of an entry of Docker's `config.json`: `base64(user:password)`, what Basic
+/// auth sends after `Basic `.
+pub fn auth_field(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// A Docker `config.json` with Basic credentials under `auths`, one `(key, user, password)` an
+/// entry.
+pub fn docker_auths(entries: &[(&str, &str, &str)]) -> String {
+    let auths: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .map(|(key, user, password)| {
+            let entry = serde_json::json!({ "auth": auth_field(user, password) });
+            (key.to_string(), entry)
+        })
+        .collect();
+    serde_json::json!({ "auths": auths }).to_string()
+}
+
+/// The section of a `wasm` config that makes `host` trusted through the CA certificate at `ca`.
+pub fn ca_file_section(host: &str, ca: &Path) -> String {
+    format!("[registries.\"{host}\"]\nca-file = \"{}\"\n", ca.display())
 }
 
 /// A repository name no other test in this process uses: `{prefix}-{counter}`.
@@ -227,6 +260,21 @@ impl Sandbox {
             fs::create_dir_all(sandbox.path(sub)).expect("create sandbox subdir");
         }
         set_mode(&sandbox.runtime_dir(), 0o700);
+        sandbox
+    }
+
+    /// A sandbox whose user config trusts the test CA of `registry` (when it has one), followed
+    /// by `extra`; without either, no config file.
+    pub fn for_registry(registry: &Registry, extra: &str) -> Sandbox {
+        let sandbox = Sandbox::new();
+        let trust = registry
+            .ca_pem
+            .as_ref()
+            .map(|ca| ca_file_section(&registry.host, ca))
+            .unwrap_or_default();
+        if !trust.is_empty() || !extra.is_empty() {
+            sandbox.write_config(&format!("{trust}{extra}"));
+        }
         sandbox
     }
 

@@ -184,11 +184,7 @@ fn fail(err: &RegistryError) -> ! {
 
 /// `Authorization` value for Basic auth.
 pub fn basic_auth(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", super::auth_field(user, password))
 }
 
 /// The set-ups the tests use, with the files each needs.
