@@ -8,11 +8,11 @@ use std::os::unix::fs::PermissionsExt as _;
 use serde_json::{Value, json};
 
 use crate::cli::assert_snapshot;
-use crate::push_pull::hello_wasm;
+use crate::support::component::hello_wasm;
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, AclRule, BOB_PASSWORD, BOB_USER, CAROL_PASSWORD, CAROL_USER,
-    Output, PassStore, PodmanLocation, Registry, Sandbox, TokenServer, assert_no_secrets,
-    auth_field, ca_file_section, shared_basic_tls, shared_token, unique_repo,
+    Output, PassStore, PodmanLocation, Registry, Sandbox, TokenServer, auth_field, ca_file_section,
+    shared_basic_tls, shared_token, unique_repo,
 };
 
 /// `wasm login REGISTRY -u USER --password-stdin ARGS...` with `password` and a newline on stdin.
@@ -130,11 +130,7 @@ fn login_and_logout_through_a_real_docker_credential_pass() {
     assert_eq!(store.list(), json!({}));
     let out = push(&sandbox, registry, &unique_repo("login/out"), &[]);
     out.assert_status(3);
-    assert!(
-        out.stderr.contains("no credentials were found"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no credentials were found");
     assert_snapshot("login-pass", &all);
 }
 
@@ -377,17 +373,7 @@ fn a_token_registry_gets_an_identity_token_stored_not_the_password() {
     // Push and pull work with only the identity token.
     let repo = unique_repo("login/identity");
     let reference = registry.reference(&repo, "1");
-    let push = sandbox
-        .wasm()
-        .args(["push", &reference, "-vvv"])
-        .arg(hello_wasm())
-        .run();
-    push.assert_success();
-    let pull = sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "back.wasm", "-vvv"])
-        .run();
-    pull.assert_success();
+    sandbox.round_trip_vvv(&reference, &[token]);
     assert_eq!(
         sandbox.read_file("work/back.wasm"),
         std::fs::read(hello_wasm()).unwrap()
@@ -399,10 +385,6 @@ fn a_token_registry_gets_an_identity_token_stored_not_the_password() {
             .all(|r| r.param("grant_type") == Some("refresh_token")),
         "every token for the repository came from the identity token"
     );
-    for out in [&push, &pull] {
-        assert_no_secrets(&out.stdout, &[token]);
-        assert_no_secrets(&out.stderr, &[token]);
-    }
 
     // Logout forgets it.
     sandbox
@@ -421,11 +403,7 @@ fn a_token_registry_gets_an_identity_token_stored_not_the_password() {
     assert_eq!(stored["Username"], "<token>");
     let secret = stored["Secret"].as_str().unwrap();
     assert!(server.issued_secrets().iter().any(|s| s == secret));
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "helper.wasm"])
-        .run()
-        .assert_success();
+    sandbox.pull_ok(&reference, "helper.wasm");
 }
 
 #[test]
@@ -508,11 +486,7 @@ fn an_access_token_that_expires_mid_operation_is_renewed() {
         .args(["pull", &registry.reference(repo, "1"), "-o", "r.wasm", "-v"])
         .run();
     out.assert_success();
-    assert!(
-        out.stderr.contains("renewed the access token"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("renewed the access token");
     assert_eq!(
         sandbox.read_file("work/r.wasm"),
         std::fs::read(hello_wasm()).unwrap()

@@ -374,6 +374,51 @@ impl Sandbox {
         }
     }
 
+    /// Runs `wasm push REFERENCE FILE` in this sandbox; panics, showing its output, unless it
+    /// succeeds.
+    #[track_caller]
+    pub fn push_ok(&self, reference: &str, file: impl AsRef<std::ffi::OsStr>) -> Output {
+        let out = self.wasm().args(["push", reference]).arg(file).run();
+        out.assert_success();
+        out
+    }
+
+    /// Runs `wasm pull REFERENCE -o OUTPUT` in this sandbox (a relative OUTPUT is below `work/`);
+    /// panics, showing its output, unless it succeeds.
+    #[track_caller]
+    pub fn pull_ok(&self, reference: &str, output: impl AsRef<std::ffi::OsStr>) -> Output {
+        let out = self
+            .wasm()
+            .args(["pull", reference, "-o"])
+            .arg(output)
+            .run();
+        out.assert_success();
+        out
+    }
+
+    /// Pushes the sample component ([`component::hello_wasm`]) to `reference` and pulls it back
+    /// to `work/back.wasm`, both at `-vvv`; panics unless both succeed and neither output holds a
+    /// secret ([`assert_no_secrets`], with `extra`). Returns the push's and the pull's output.
+    #[track_caller]
+    pub fn round_trip_vvv(&self, reference: &str, extra: &[&str]) -> (Output, Output) {
+        let push = self
+            .wasm()
+            .args(["push", reference, "-vvv"])
+            .arg(component::hello_wasm())
+            .run();
+        push.assert_success();
+        let pull = self
+            .wasm()
+            .args(["pull", reference, "-o", "back.wasm", "-vvv"])
+            .run();
+        pull.assert_success();
+        for out in [&push, &pull] {
+            assert_no_secrets(&out.stdout, extra);
+            assert_no_secrets(&out.stderr, extra);
+        }
+        (push, pull)
+    }
+
     /// Writes the user config (`$XDG_CONFIG_HOME/wasm/config.toml`, mode 0600).
     pub fn write_config(&self, toml: &str) -> PathBuf {
         let path = self.config_home().join("wasm/config.toml");
@@ -650,6 +695,17 @@ impl Output {
             "expected exit status {code}, got {}\n{}",
             self.status,
             self.dump()
+        );
+        self
+    }
+
+    /// Panics, showing stderr, unless stderr contains `needle`.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
         );
         self
     }
