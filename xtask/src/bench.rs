@@ -29,6 +29,7 @@ use sha2::{Digest as _, Sha256};
 use wasm_testkit::{LocalRegistry, LoggedRequest};
 
 use crate::report::{self, Batch, Counts, MIB, Machine, Op, Peer, Results, Sample, Series, Tool};
+use crate::sandbox::Sandbox;
 use crate::{cmd, deps, generator, interrupt, registry};
 
 /// Components in the batch.
@@ -1113,53 +1114,6 @@ fn wait_with_rusage(child: Child) -> io::Result<(ExitStatus, u64)> {
     }
     let rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
     Ok((ExitStatus::from_raw(status), rss_kib))
-}
-
-/// A throwaway home for one measured command (or a few that share a cache), removed when
-/// dropped.
-struct Sandbox {
-    dir: PathBuf,
-}
-
-impl Sandbox {
-    fn create(dir: PathBuf) -> Result<Self> {
-        let sandbox = Self { dir };
-        for (_, path) in sandbox.env() {
-            fs::create_dir_all(&path)
-                .with_context(|| format!("could not create {}", path.display()))?;
-        }
-        Ok(sandbox)
-    }
-
-    /// The variables that point every configuration, cache and credential lookup inside.
-    fn env(&self) -> [(&'static str, PathBuf); 7] {
-        crate::demo::sandbox_env(&self.dir)
-    }
-
-    /// `program` set to run inside, the sandbox its working directory, without the user's
-    /// variables that would point it elsewhere.
-    fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new(program);
-        command.current_dir(&self.dir);
-        for (key, _) in env::vars_os() {
-            let name = key.to_string_lossy();
-            if name.starts_with("WASM_")
-                || name.starts_with("WKG_")
-                || name == "REGISTRY_AUTH_FILE"
-                || name == "RUST_LOG"
-            {
-                command.env_remove(&key);
-            }
-        }
-        command.envs(self.env());
-        command
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// `wkg`, found.

@@ -18,6 +18,7 @@ mod generator;
 mod interrupt;
 mod registry;
 mod report;
+mod sandbox;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
