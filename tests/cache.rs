@@ -2,8 +2,8 @@
 //! blob requests, `--offline`, two processes at once), re-push and cross-repository mounts
 //! without uploads, several references per invocation, and bounded memory of a large pull.
 
-use crate::push_pull::hello_wasm;
 use crate::support::component::component_of_size_seeded;
+use crate::support::component::hello_wasm;
 use crate::support::{Registry, Sandbox, shared_anonymous, unique_repo};
 
 fn blob_gets(registry: &Registry, repo: &str) -> usize {
@@ -17,18 +17,9 @@ fn a_re_pull_of_an_unchanged_reference_sends_no_blob_request() {
     let repo = unique_repo("cache/repull");
     let reference = registry.reference(&repo, "1");
     let file = sandbox.write_file("work/c.wasm", component_of_size_seeded(2 << 20, 11));
-    sandbox
-        .wasm()
-        .args(["push", &reference])
-        .arg(&file)
-        .run()
-        .assert_success();
+    sandbox.push_ok(&reference, &file);
 
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "a.wasm"])
-        .run()
-        .assert_success();
+    sandbox.pull_ok(&reference, "a.wasm");
     assert_eq!(
         blob_gets(registry, &repo),
         1,
@@ -51,11 +42,7 @@ fn a_re_pull_of_an_unchanged_reference_sends_no_blob_request() {
         manifests + 1,
         "one manifest request"
     );
-    assert!(
-        again.stderr.contains("layer served from the cache"),
-        "{}",
-        again.stderr
-    );
+    again.assert_stderr_contains("layer served from the cache");
     assert_eq!(
         sandbox.read_file("work/b.wasm"),
         sandbox.read_file("work/c.wasm")
@@ -86,17 +73,8 @@ fn offline_pulls_come_from_the_cache_or_fail_clearly() {
     let registry = Registry::anonymous_http();
     let sandbox = Sandbox::new();
     let reference = registry.reference("offline/app", "1");
-    sandbox
-        .wasm()
-        .args(["push", &reference])
-        .arg(hello_wasm())
-        .run()
-        .assert_success();
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "first.wasm"])
-        .run()
-        .assert_success();
+    sandbox.push_ok(&reference, hello_wasm());
+    sandbox.pull_ok(&reference, "first.wasm");
     let pinned = {
         let out = sandbox
             .wasm()
@@ -154,12 +132,7 @@ fn two_processes_share_the_cache() {
     let reference = registry.reference(&repo, "1");
     let bytes = component_of_size_seeded(8 << 20, 21);
     let file = sandbox.write_file("work/big.wasm", &bytes);
-    sandbox
-        .wasm()
-        .args(["push", &reference])
-        .arg(&file)
-        .run()
-        .assert_success();
+    sandbox.push_ok(&reference, &file);
 
     let run = |out: &'static str| {
         let cmd = sandbox.wasm().args(["pull", &reference, "-o", out]);
@@ -180,11 +153,7 @@ fn two_processes_share_the_cache() {
     assert_eq!(leftovers, 0);
     // A third pull is served from the cache.
     let before = blob_gets(registry, &repo);
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "three.wasm"])
-        .run()
-        .assert_success();
+    sandbox.pull_ok(&reference, "three.wasm");
     assert_eq!(blob_gets(registry, &repo), before);
 }
 
@@ -229,11 +198,7 @@ fn several_references_per_invocation() {
         .args(["pull", &refs[0], &refs[0], "-o", "out"])
         .run();
     out.assert_status(1);
-    assert!(
-        out.stderr.contains("would both be written to"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("would both be written to");
     let out = sandbox
         .wasm()
         .args(["push", &refs[0], "in/c0.wasm", &refs[1]])
@@ -254,18 +219,8 @@ fn a_blob_known_from_another_repository_is_mounted_not_uploaded() {
     let first = unique_repo("mount/first");
     let second = unique_repo("mount/second");
     let file = sandbox.write_file("work/m.wasm", component_of_size_seeded(1 << 20, 31));
-    sandbox
-        .wasm()
-        .args(["push", &registry.reference(&first, "1")])
-        .arg(&file)
-        .run()
-        .assert_success();
-    sandbox
-        .wasm()
-        .args(["push", &registry.reference(&second, "1")])
-        .arg(&file)
-        .run()
-        .assert_success();
+    sandbox.push_ok(&registry.reference(&first, "1"), &file);
+    sandbox.push_ok(&registry.reference(&second, "1"), &file);
     let requests = registry.requests();
     let mounts = requests
         .iter()

@@ -2,6 +2,7 @@
 //! component the repository carries.
 
 use crate::support::Sandbox;
+use crate::support::component::hello_wasm;
 
 /// Compares `actual` with `tests/snapshots/NAME.txt`; `UPDATE_SNAPSHOTS=1` rewrites the file.
 #[track_caller]
@@ -63,21 +64,16 @@ fn version_and_usage_errors() {
     assert_eq!(out.stdout, format!("wasm {}\n", env!("CARGO_PKG_VERSION")));
     let out = sandbox.wasm().arg("frobnicate").run();
     out.assert_status(2);
-    assert!(
-        out.stderr.contains("unrecognized subcommand 'frobnicate'"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("unrecognized subcommand 'frobnicate'");
     let out = sandbox.wasm().args(["push", "x"]).run();
     out.assert_status(2);
 }
 
 #[test]
 fn sample_component_matches_its_source() {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let wat = std::fs::read_to_string(root.join("hello.wat")).unwrap();
+    let wat = std::fs::read_to_string(hello_wasm().with_extension("wat")).unwrap();
     let built = wat::parse_str(&wat).unwrap();
-    assert_eq!(std::fs::read(root.join("hello.wasm")).unwrap(), built);
+    assert_eq!(std::fs::read(hello_wasm()).unwrap(), built);
 }
 
 #[test]
@@ -86,14 +82,13 @@ fn inspect_a_local_file() {
     let out = sandbox
         .wasm()
         .arg("inspect")
-        .arg(crate::push_pull::hello_wasm())
+        .arg(hello_wasm())
         .args(["--color", "never"])
         .run();
     out.assert_success();
-    let text = out.stdout.replace(
-        &crate::push_pull::hello_wasm().display().to_string(),
-        "[FILE]",
-    );
+    let text = out
+        .stdout
+        .replace(&hello_wasm().display().to_string(), "[FILE]");
     assert_eq!(
         text,
         "[FILE]

@@ -207,7 +207,7 @@ fn a_config_error_stops_a_pull_before_any_request() {
         .args(["pull", &registry.reference("cfg/stop", "1")])
         .run();
     out.assert_status(1);
-    assert!(out.stderr.contains("helper-timeout"), "{}", out.stderr);
+    out.assert_stderr_contains("helper-timeout");
     assert!(
         registry
             .requests()

@@ -3,53 +3,22 @@
 //! registry with Basic auth over TLS — and no secret in any output, at any verbosity.
 
 use crate::cli::assert_snapshot;
-use crate::push_pull::hello_wasm;
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, BOB_PASSWORD, BOB_USER, PassStore, PodmanLocation, Registry,
-    Sandbox, assert_no_secrets, basic_auth, shared_basic_tls, unique_repo,
+    Sandbox, assert_no_secrets, auth_field, shared_basic_tls, unique_repo,
 };
 
-fn auth_field(user: &str, password: &str) -> String {
-    basic_auth(user, password)
-        .trim_start_matches("Basic ")
-        .to_string()
-}
-
-/// A sandbox trusting the shared TLS registry, with `extra` appended to its config.
-fn sandbox_for(registry: &Registry, extra: &str) -> Sandbox {
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[registries.\"{}\"]\nca-file = \"{}\"\n{extra}",
-        registry.host,
-        registry.ca_pem.as_ref().unwrap().display()
-    ));
-    sandbox
-}
-
-/// Pushes the sample and pulls it back at -vvv; asserts both work and leak nothing.
+/// Pushes the sample and pulls it back at -vvv; asserts both work and leak nothing. Returns the
+/// pull's stderr.
 fn push_and_pull(sandbox: &Sandbox, registry: &Registry, repo: &str) -> String {
-    let reference = registry.reference(repo, "1");
-    let push = sandbox
-        .wasm()
-        .args(["push", &reference, "-vvv"])
-        .arg(hello_wasm())
-        .run();
-    push.assert_success();
-    let pull = sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "back.wasm", "-vvv"])
-        .run();
-    pull.assert_success();
-    for text in [&push.stdout, &push.stderr, &pull.stdout, &pull.stderr] {
-        assert_no_secrets(text, &[]);
-    }
+    let (_, pull) = sandbox.round_trip_vvv(&registry.reference(repo, "1"), &[]);
     pull.stderr
 }
 
 #[test]
 fn a_1password_json_helper() {
     let registry = shared_basic_tls();
-    let sandbox = sandbox_for(
+    let sandbox = Sandbox::for_registry(
         registry,
         "credential-helper = \"op item get registry --format json --fields username,password\"\n",
     );
@@ -79,7 +48,7 @@ JSON"#
 fn split_helpers() {
     let registry = shared_basic_tls();
     // The password comes from the environment, as a CI job's secret would.
-    let sandbox = sandbox_for(
+    let sandbox = Sandbox::for_registry(
         registry,
         "credential-helper.username = \"op read op://vault/registry/username\"\ncredential-helper.password = \"printf '%s\\\\n' \\\"$REGISTRY_PASSWORD\\\"\"\n",
     );
@@ -99,7 +68,7 @@ fn docker_auths_in_every_spelling_and_podman_files() {
         format!("https://{host}/v1/"),
         format!("https://{host}/v2/"),
     ] {
-        let sandbox = sandbox_for(registry, "");
+        let sandbox = Sandbox::for_registry(registry, "");
         sandbox.write_docker_config(
             &serde_json::json!({"auths": {key.clone(): {"auth": auth_field(ALICE_USER, ALICE_PASSWORD)}}})
                 .to_string(),
@@ -121,7 +90,7 @@ fn docker_auths_in_every_spelling_and_podman_files() {
         PodmanLocation::XdgConfig,
         PodmanLocation::EnvFile,
     ] {
-        let sandbox = sandbox_for(registry, "");
+        let sandbox = Sandbox::for_registry(registry, "");
         sandbox.write_podman_auth(
             &serde_json::json!({"auths": {
                 format!("{host}/team"): {"auth": auth_field(BOB_USER, BOB_PASSWORD)},
@@ -152,7 +121,7 @@ fn a_real_docker_credential_pass_store() {
     let host = registry.host.clone();
 
     // credsStore: `docker login` stores the bare host and leaves an empty auths entry.
-    let sandbox = sandbox_for(registry, "");
+    let sandbox = Sandbox::for_registry(registry, "");
     sandbox.use_pass_store(&store);
     store.store(&host, ALICE_USER, ALICE_PASSWORD);
     sandbox.write_docker_config(
@@ -180,11 +149,7 @@ fn a_real_docker_credential_pass_store() {
         .run()
         .normalized(&sandbox);
     out.assert_status(3);
-    assert!(
-        out.stderr.contains("no credentials were found"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no credentials were found");
 }
 
 #[test]
@@ -254,7 +219,7 @@ fn broken_sources_stop_the_chain_with_their_error() {
             }
             _ => "",
         };
-        let sandbox = sandbox_for(registry, helper);
+        let sandbox = Sandbox::for_registry(registry, helper);
         setup(&sandbox);
         let out = sandbox
             .wasm()
@@ -271,7 +236,7 @@ fn broken_sources_stop_the_chain_with_their_error() {
 #[test]
 fn a_hanging_helper_is_stopped_at_the_timeout() {
     let registry = shared_basic_tls();
-    let sandbox = sandbox_for(registry, "credential-helper = \"sleep 30; echo never\"\n");
+    let sandbox = Sandbox::for_registry(registry, "credential-helper = \"sleep 30; echo never\"\n");
     let config = std::fs::read_to_string(sandbox.config_home().join("wasm/config.toml")).unwrap();
     sandbox.write_config(&format!("helper-timeout = 1\n{config}"));
     let started = std::time::Instant::now();
@@ -295,7 +260,7 @@ fn a_hanging_helper_is_stopped_at_the_timeout() {
 fn helpers_in_a_file_others_can_write_are_not_run() {
     use std::os::unix::fs::PermissionsExt as _;
     let registry = shared_basic_tls();
-    let sandbox = sandbox_for(registry, "credential-helper = \"op item get registry\"\n");
+    let sandbox = Sandbox::for_registry(registry, "credential-helper = \"op item get registry\"\n");
     sandbox.add_script("op", "touch \"$HOME/op-ran\"; exit 1");
     let config = sandbox.config_home().join("wasm/config.toml");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();

@@ -12,33 +12,18 @@ use std::thread;
 use crate::cli::assert_snapshot;
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, CAROL_PASSWORD, CAROL_USER, DAVE_PASSWORD, DAVE_USER, Output,
-    Registry, Sandbox, assert_no_secrets, basic_auth, shared_anonymous, shared_basic_tls,
-    shared_token,
+    Registry, Sandbox, assert_no_secrets, auth_field, ca_file_section, docker_auths,
+    shared_anonymous, shared_basic_tls, shared_token,
 };
 
 /// `auth` of a Docker `auths` entry.
-fn auth_field(user: &str, password: &str) -> String {
-    basic_auth(user, password)
-        .trim_start_matches("Basic ")
-        .to_string()
-}
-
-/// `{"auths": {key: {"auth": ...}}}`.
-fn auths(key: &str, user: &str, password: &str) -> String {
-    serde_json::json!({"auths": {key: {"auth": auth_field(user, password)}}}).to_string()
-}
-
 /// A sandbox whose config trusts the TLS registry's CA, copied into the sandbox so that its path
 /// is the same in every run.
 fn trusting(registry: &Registry) -> Sandbox {
     let sandbox = Sandbox::new();
     let ca = std::fs::read(registry.ca_pem.as_ref().expect("a TLS registry")).unwrap();
     let path = sandbox.write_file("ca.pem", ca);
-    sandbox.write_config(&format!(
-        "[registries.\"{}\"]\nca-file = \"{}\"\n",
-        registry.host,
-        path.display()
-    ));
+    sandbox.write_config(&ca_file_section(&registry.host, &path));
     sandbox
 }
 
@@ -161,7 +146,11 @@ fn every_spelling_of_the_registry() {
 fn ok_basic_over_tls() {
     let registry = shared_basic_tls();
     let sandbox = trusting(registry);
-    sandbox.write_docker_config(&auths(&registry.host, ALICE_USER, ALICE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
     let args = [
         registry.host.as_str(),
         "--repository",
@@ -176,7 +165,11 @@ fn ok_basic_over_tls() {
 fn ok_token_pull_and_push() {
     let (_server, registry) = shared_token();
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&auths(&registry.host, CAROL_USER, CAROL_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        CAROL_USER,
+        CAROL_PASSWORD,
+    )]));
     let args = [
         registry.host.as_str(),
         "--repository",
@@ -228,7 +221,7 @@ fn other_spelling() {
     let registry = shared_basic_tls();
     let sandbox = trusting(registry);
     let key = format!("https://{}/v2/", registry.host);
-    sandbox.write_docker_config(&auths(&key, ALICE_USER, ALICE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(&key, ALICE_USER, ALICE_PASSWORD)]));
     let args = [registry.host.as_str()];
     let out = test(&sandbox, &args, 0, &[]);
     snapshot("other-spelling", &sandbox, &args, &out);
@@ -238,7 +231,7 @@ fn other_spelling() {
 fn insufficient_scope() {
     let (_server, registry) = shared_token();
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&auths(&registry.host, DAVE_USER, DAVE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(&registry.host, DAVE_USER, DAVE_PASSWORD)]));
     let args = [
         registry.host.as_str(),
         "--repository",
@@ -263,7 +256,7 @@ fn credentials_rejected() {
     let (_server, registry) = shared_token();
     let sandbox = Sandbox::new();
     let wrong = "wrong-canary-pw-5c0d";
-    sandbox.write_docker_config(&auths(&registry.host, CAROL_USER, wrong));
+    sandbox.write_docker_config(&docker_auths(&[(&registry.host, CAROL_USER, wrong)]));
     let args = [registry.host.as_str()];
     let out = test(&sandbox, &args, 3, &[wrong]);
     snapshot("credentials-rejected", &sandbox, &args, &out);
@@ -342,7 +335,11 @@ fn not_a_registry() {
 fn tls_unknown_issuer() {
     let registry = shared_basic_tls();
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&auths(&registry.host, ALICE_USER, ALICE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
     let args = [registry.host.as_str()];
     let out = test(&sandbox, &args, 4, &[]);
     snapshot("tls-unknown-issuer", &sandbox, &args, &out);
@@ -401,7 +398,7 @@ fn openssl_server(sandbox: &Sandbox, names: &[&str], not_after: (i32, u8, u8)) -
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let child = crate::support::registry::spawn_tied_to_process(cmd).unwrap();
+    let child = wasm_testkit::spawn_tied_to_process(cmd).unwrap();
     let server = OpensslServer { child, address };
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(&server.address).is_err() {
@@ -411,11 +408,7 @@ fn openssl_server(sandbox: &Sandbox, names: &[&str], not_after: (i32, u8, u8)) -
         );
         thread::sleep(std::time::Duration::from_millis(20));
     }
-    sandbox.write_config(&format!(
-        "[registries.\"{}\"]\nca-file = \"{}\"\n",
-        server.address,
-        ca_path.display()
-    ));
+    sandbox.write_config(&ca_file_section(&server.address, &ca_path));
     server
 }
 
@@ -423,7 +416,11 @@ fn openssl_server(sandbox: &Sandbox, names: &[&str], not_after: (i32, u8, u8)) -
 fn insecure_reports_the_certificate_and_carries_on() {
     let registry = shared_basic_tls();
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&auths(&registry.host, ALICE_USER, ALICE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
     let out = test(&sandbox, &[&registry.host, "--insecure"], 0, &[]);
     assert!(
         out.stdout.contains(
@@ -475,7 +472,11 @@ fn tls_to_a_plain_http_registry() {
 fn plain_http_to_a_tls_registry() {
     let registry = shared_basic_tls();
     let sandbox = trusting(registry);
-    sandbox.write_docker_config(&auths(&registry.host, ALICE_USER, ALICE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
     let args = [registry.host.as_str(), "--plain-http"];
     let out = test(&sandbox, &args, 4, &[]);
     snapshot("needs-tls", &sandbox, &args, &out);
@@ -487,7 +488,11 @@ fn proxy_unreachable() {
     // proxy variable pointing nowhere breaks even a local registry.
     let registry = shared_basic_tls();
     let sandbox = trusting(registry);
-    sandbox.write_docker_config(&auths(&registry.host, ALICE_USER, ALICE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
     sandbox.set_env("HTTPS_PROXY", "http://127.0.0.1:9");
     let args = [registry.host.as_str()];
     let out = test(&sandbox, &args, 4, &[]);
@@ -526,7 +531,7 @@ fn proxy_refused() {
 fn json_output() {
     let (_server, registry) = shared_token();
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&auths(&registry.host, DAVE_USER, DAVE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(&registry.host, DAVE_USER, DAVE_PASSWORD)]));
     let out = sandbox
         .wasm()
         .args([

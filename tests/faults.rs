@@ -1,4 +1,4 @@
-//! Faults and hostile registries (issue 6): `wasm` rides out transient network faults, fails
+//! Faults and hostile registries (the matrix in docs/reliability.md): `wasm` rides out transient network faults, fails
 //! clearly and in bounded time on persistent ones, refuses what a broken or hostile registry
 //! sends, and never leaves a partial file, a bad cache entry or a tag on an incomplete push.
 //!
@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::component::component_of_size_seeded;
 use crate::support::fault_proxy::{Fault, FaultProxy};
-use crate::support::hostile::{
-    Artifact, Behaviour, HostileRegistry, RecordingListener, sha256_digest,
-};
+use crate::support::hostile::{Artifact, Behaviour, HostileRegistry, RecordingListener};
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, CAROL_PASSWORD, CAROL_USER, MANIFEST_ACCEPT, Output, Registry,
-    Sandbox, basic_auth, non_loopback_address, shared_anonymous, shared_token, unique_repo,
+    Sandbox, WasmCommand, docker_auths, non_loopback_address, sha256_digest, shared_anonymous,
+    shared_token, unique_repo,
 };
 
 /// A generous bound for a command that must fail in bounded time with `--timeout 2`: four
@@ -33,13 +32,18 @@ fn big_component(seed: u64) -> Vec<u8> {
 fn publish(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
     let publisher = Sandbox::new();
     let file = publisher.write_file("work/app.wasm", bytes);
-    publisher
-        .wasm()
-        .args(["push", &registry.reference(repo, "1")])
-        .arg(&file)
-        .run()
-        .assert_success();
+    publisher.push_ok(&registry.reference(repo, "1"), &file);
     sha256_digest(bytes)
+}
+
+/// Runs `command` and panics unless it finishes within [`BOUNDED`].
+#[track_caller]
+fn run_bounded(command: WasmCommand) -> Output {
+    let started = Instant::now();
+    let out = command.run();
+    let took = started.elapsed();
+    assert!(took < BOUNDED, "took {took:?}");
+    out
 }
 
 /// A sandbox with an empty `work/out/` to pull into; returns it and `work/out/app.wasm`.
@@ -67,16 +71,6 @@ fn assert_no_tag(registry: &Registry, repo: &str, tag: &str) {
     let (status, body) = manifest_status(registry, repo, tag);
     assert_eq!(status, 404, "the tag exists: {body}");
     assert!(body.contains("MANIFEST_UNKNOWN"), "{body}");
-}
-
-/// Panics unless `stderr` contains `needle`, showing the whole of it.
-#[track_caller]
-fn assert_mentions(out: &Output, needle: &str) {
-    assert!(
-        out.stderr.contains(needle),
-        "stderr lacks {needle:?}:\n{}",
-        out.stderr
-    );
 }
 
 /// Panics if a failed pull to `output` left anything behind: a file at `output`, a temporary
@@ -125,16 +119,7 @@ fn assert_nothing_written(sandbox: &Sandbox, output: &Path, digests: &[&str]) {
 
 /// A docker `config.json` with Basic credentials of alice for `host`.
 fn alice_docker_config(host: &str) -> String {
-    docker_config(host, ALICE_USER, ALICE_PASSWORD)
-}
-
-/// A docker `config.json` with the Basic credentials `user:password` for `host`.
-fn docker_config(host: &str, user: &str, password: &str) -> String {
-    let auth = basic_auth(user, password);
-    serde_json::json!({
-        "auths": { host: { "auth": auth.trim_start_matches("Basic ") } }
-    })
-    .to_string()
+    docker_auths(&[(host, ALICE_USER, ALICE_PASSWORD)])
 }
 
 #[test]
@@ -147,18 +132,8 @@ fn a_proxy_without_faults_changes_nothing() {
     let bytes = big_component(0);
     let file = sandbox.write_file("work/app.wasm", &bytes);
     let reference = proxy.reference(&repo, "1");
-    sandbox
-        .wasm()
-        .args(["push", &reference])
-        .arg(&file)
-        .run()
-        .assert_success();
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o"])
-        .arg(&output)
-        .run()
-        .assert_success();
+    sandbox.push_ok(&reference, &file);
+    sandbox.pull_ok(&reference, &output);
     assert_eq!(std::fs::read(&output).unwrap(), bytes);
     sandbox
         .wasm()
@@ -209,7 +184,7 @@ mod transient {
             .run();
         out.assert_success();
         assert_eq!(std::fs::read(&output).unwrap(), bytes);
-        assert_mentions(&out, "retrying in");
+        out.assert_stderr_contains("retrying in");
         assert_eq!(proxy.faulted(), 2);
         assert!(proxy.connections() >= 3, "each cut ends its connection");
         assert_eq!(
@@ -244,7 +219,7 @@ mod transient {
             .run();
         out.assert_success();
         assert_eq!(std::fs::read(&output).unwrap(), bytes);
-        assert_mentions(&out, "retrying in");
+        out.assert_stderr_contains("retrying in");
         assert_eq!(proxy.requests_to("GET", "/manifests/").len(), 2);
     }
 
@@ -296,7 +271,11 @@ mod transient {
             .on_path(&["GET"], "/v2/"),
         );
         let sandbox = Sandbox::new();
-        sandbox.write_docker_config(&docker_config(&proxy.host(), CAROL_USER, CAROL_PASSWORD));
+        sandbox.write_docker_config(&docker_auths(&[(
+            &proxy.host(),
+            CAROL_USER,
+            CAROL_PASSWORD,
+        )]));
         let bytes = big_component(8);
         let file = sandbox.write_file("work/app.wasm", &bytes);
         let reference = proxy.reference(&repo, "1");
@@ -318,12 +297,7 @@ mod transient {
         );
         std::fs::create_dir_all(sandbox.work_dir().join("out")).unwrap();
         let output = sandbox.work_dir().join("out/app.wasm");
-        sandbox
-            .wasm()
-            .args(["pull", &reference, "-o"])
-            .arg(&output)
-            .run()
-            .assert_success();
+        sandbox.pull_ok(&reference, &output);
         assert_eq!(std::fs::read(&output).unwrap(), bytes);
     }
 
@@ -350,7 +324,7 @@ mod transient {
             .run();
         out.assert_success();
         assert_eq!(proxy.faulted(), 1);
-        assert_mentions(&out, "retrying in");
+        out.assert_stderr_contains("retrying in");
         assert_eq!(manifest_status(registry, &repo, "1").0, 200);
     }
 
@@ -384,7 +358,7 @@ mod transient {
             "{:?}",
             started.elapsed()
         );
-        assert_mentions(&out, "retrying in 2.0 s");
+        out.assert_stderr_contains("retrying in 2.0 s");
         assert_eq!(std::fs::read(&output).unwrap(), bytes);
 
         proxy.set(
@@ -407,7 +381,7 @@ mod transient {
             "{:?}",
             started.elapsed()
         );
-        assert_mentions(&out, "try again in 3600 s (it said so in Retry-After)");
+        out.assert_stderr_contains("try again in 3600 s (it said so in Retry-After)");
         assert_eq!(proxy.faulted(), 2);
     }
 
@@ -509,7 +483,7 @@ mod transient {
             .run();
         out.assert_success();
         assert_eq!(proxy.faulted(), 1);
-        assert_mentions(&out, "retrying in");
+        out.assert_stderr_contains("retrying in");
         let layer = sha256_digest(&bytes);
         let blob = registry.request("GET", &format!("/v2/{repo}/blobs/{layer}"), &[], None);
         assert_eq!(blob.status, 200);
@@ -535,17 +509,15 @@ mod persistent {
             .on(&["GET"], "/blobs/sha256:"),
         );
         let (sandbox, output) = puller();
-        let started = Instant::now();
-        let out = sandbox
-            .wasm()
-            .args(["pull", &proxy.reference(&repo, "1"), "-o"])
-            .arg(&output)
-            .run();
-        let took = started.elapsed();
-        assert!(took < BOUNDED, "took {took:?}");
+        let out = run_bounded(
+            sandbox
+                .wasm()
+                .args(["pull", &proxy.reference(&repo, "1"), "-o"])
+                .arg(&output),
+        );
         out.assert_failure();
         assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
-        assert_mentions(&out, &proxy.host());
+        out.assert_stderr_contains(&proxy.host());
         // The default: 4 attempts.
         assert_eq!(
             proxy.requests_to("GET", &format!("/blobs/{layer}")).len(),
@@ -606,17 +578,15 @@ mod persistent {
             .on(&["GET"], "/blobs/sha256:"),
         );
         let (sandbox, output) = puller();
-        let started = Instant::now();
-        let out = sandbox
-            .wasm()
-            .args(["pull", &proxy.reference(&repo, "1"), "--timeout", "2", "-o"])
-            .arg(&output)
-            .timeout(Duration::from_secs(60))
-            .run();
-        let took = started.elapsed();
-        assert!(took < BOUNDED, "took {took:?}");
+        let out = run_bounded(
+            sandbox
+                .wasm()
+                .args(["pull", &proxy.reference(&repo, "1"), "--timeout", "2", "-o"])
+                .arg(&output)
+                .timeout(Duration::from_secs(60)),
+        );
         out.assert_status(4);
-        assert_mentions(&out, &proxy.host());
+        out.assert_stderr_contains(&proxy.host());
         assert_nothing_written(&sandbox, &output, &[&layer]);
     }
 
@@ -634,18 +604,16 @@ mod persistent {
             .on(&["GET"], "/manifests/"),
         );
         let (sandbox, output) = puller();
-        let started = Instant::now();
-        let out = sandbox
-            .wasm()
-            .args(["pull", &proxy.reference(&repo, "1"), "-o"])
-            .arg(&output)
-            .env("WASM_TIMEOUT", "2")
-            .timeout(Duration::from_secs(60))
-            .run();
-        let took = started.elapsed();
-        assert!(took < BOUNDED, "took {took:?}");
+        let out = run_bounded(
+            sandbox
+                .wasm()
+                .args(["pull", &proxy.reference(&repo, "1"), "-o"])
+                .arg(&output)
+                .env("WASM_TIMEOUT", "2")
+                .timeout(Duration::from_secs(60)),
+        );
         out.assert_status(4);
-        assert_mentions(&out, &proxy.host());
+        out.assert_stderr_contains(&proxy.host());
         assert_nothing_written(&sandbox, &output, &[&layer]);
     }
 
@@ -664,17 +632,15 @@ mod persistent {
         );
         let sandbox = Sandbox::new();
         let file = sandbox.write_file("work/app.wasm", big_component(15));
-        let started = Instant::now();
-        let out = sandbox
-            .wasm()
-            .args(["push", &proxy.reference(&repo, "1"), "--timeout", "2"])
-            .arg(&file)
-            .timeout(Duration::from_secs(60))
-            .run();
-        let took = started.elapsed();
-        assert!(took < BOUNDED, "took {took:?}");
+        let out = run_bounded(
+            sandbox
+                .wasm()
+                .args(["push", &proxy.reference(&repo, "1"), "--timeout", "2"])
+                .arg(&file)
+                .timeout(Duration::from_secs(60)),
+        );
         out.assert_status(4);
-        assert_mentions(&out, &proxy.host());
+        out.assert_stderr_contains(&proxy.host());
         assert_no_tag(registry, &repo, "1");
     }
 
@@ -734,7 +700,7 @@ mod persistent {
             .arg(&output)
             .run();
         out.assert_status(1);
-        assert_mentions(&out, &format!("{} is unavailable (HTTP 503)", proxy.host()));
+        out.assert_stderr_contains(&format!("{} is unavailable (HTTP 503)", proxy.host()));
         assert_eq!(proxy.requests_to("GET", "/manifests/").len(), 2);
         assert_nothing_written(&sandbox, &output, &[&layer]);
 
@@ -752,7 +718,7 @@ mod persistent {
             .env("WASM_RETRIES", "1")
             .run();
         out.assert_status(1);
-        assert_mentions(&out, "unavailable (HTTP 503)");
+        out.assert_stderr_contains("unavailable (HTTP 503)");
         assert_eq!(proxy.requests_to("GET", "/manifests/").len() - before, 1);
         assert_nothing_written(&sandbox, &output, &[&layer]);
     }
@@ -813,18 +779,13 @@ mod persistent {
         let reference = proxy.reference(&repo, "1");
         let out = sandbox.wasm().args(["push", &reference]).arg(&file).run();
         out.assert_failure();
-        assert_mentions(&out, &proxy.host());
+        out.assert_stderr_contains(&proxy.host());
         assert_eq!(proxy.requests_to("PUT", "/manifests/").len(), 0);
         assert_no_tag(registry, &repo, "1");
 
         // Once the network is back, the same push completes.
         proxy.set(Fault::None);
-        sandbox
-            .wasm()
-            .args(["push", &reference])
-            .arg(&file)
-            .run()
-            .assert_success();
+        sandbox.push_ok(&reference, &file);
         assert_eq!(manifest_status(registry, &repo, "1").0, 200);
     }
 
@@ -849,7 +810,7 @@ mod persistent {
             .arg(&file)
             .run();
         out.assert_failure();
-        assert_mentions(&out, &proxy.host());
+        out.assert_stderr_contains(&proxy.host());
         // The config uploads beside the layer (and is cut too): count the layer's uploads.
         let layer = sha256_digest(&bytes);
         let layer_query = format!("digest={}", layer.replace(':', "%3A"));
@@ -926,14 +887,11 @@ mod hostile {
         let artifact = hostile.artifact();
         let (sandbox, output, out, _) = pull(&hostile, &[]);
         out.assert_status(1);
-        assert_mentions(
-            &out,
-            &format!(
-                "{}the layer of {} does not match its digest",
-                invalid(&hostile),
-                hostile.reference()
-            ),
-        );
+        out.assert_stderr_contains(&format!(
+            "{}the layer of {} does not match its digest",
+            invalid(&hostile),
+            hostile.reference()
+        ));
         let served = sha256_digest(&artifact.layer_bytes);
         assert_nothing_written(&sandbox, &output, &[&artifact.layer_digest, &served]);
         // Bad content is not a transient fault: no second download.
@@ -964,15 +922,12 @@ mod hostile {
         let artifact = hostile.artifact();
         let (sandbox, output, out, _) = pull(&hostile, &[]);
         out.assert_status(1);
-        assert_mentions(
-            &out,
-            &format!(
-                "{}the layer of {} is longer than its declared size of {} bytes",
-                invalid(&hostile),
-                hostile.reference(),
-                artifact.layer_size
-            ),
-        );
+        out.assert_stderr_contains(&format!(
+            "{}the layer of {} is longer than its declared size of {} bytes",
+            invalid(&hostile),
+            hostile.reference(),
+            artifact.layer_size
+        ));
         assert_nothing_written(&sandbox, &output, &[&artifact.layer_digest]);
     }
 
@@ -985,15 +940,12 @@ mod hostile {
         let artifact = hostile.artifact();
         let (sandbox, output, out, _) = pull(&hostile, &[]);
         out.assert_status(1);
-        assert_mentions(
-            &out,
-            &format!(
-                "{}the manifest of {} is {} bytes, more than the 4194304 allowed",
-                invalid(&hostile),
-                hostile.reference(),
-                artifact.manifest.len()
-            ),
-        );
+        out.assert_stderr_contains(&format!(
+            "{}the manifest of {} is {} bytes, more than the 4194304 allowed",
+            invalid(&hostile),
+            hostile.reference(),
+            artifact.manifest.len()
+        ));
         assert_nothing_written(
             &sandbox,
             &output,
@@ -1011,14 +963,11 @@ mod hostile {
         );
         let (sandbox, output, out, _) = pull(&hostile, &[]);
         out.assert_status(1);
-        assert_mentions(
-            &out,
-            &format!(
-                "{}the manifest of {} is 67108864 bytes, more than the 4194304 allowed",
-                invalid(&hostile),
-                hostile.reference()
-            ),
-        );
+        out.assert_stderr_contains(&format!(
+            "{}the manifest of {} is 67108864 bytes, more than the 4194304 allowed",
+            invalid(&hostile),
+            hostile.reference()
+        ));
         let served: u64 = hostile
             .requests()
             .iter()
@@ -1041,14 +990,11 @@ mod hostile {
         let artifact = hostile.artifact();
         let (sandbox, output, out, _) = pull(&hostile, &[]);
         out.assert_status(1);
-        assert_mentions(
-            &out,
-            &format!(
-                "{}the manifest of {} is not valid JSON: ",
-                invalid(&hostile),
-                hostile.reference()
-            ),
-        );
+        out.assert_stderr_contains(&format!(
+            "{}the manifest of {} is not valid JSON: ",
+            invalid(&hostile),
+            hostile.reference()
+        ));
         assert_nothing_written(
             &sandbox,
             &output,
@@ -1065,14 +1011,11 @@ mod hostile {
         let sandbox = Sandbox::new();
         let out = sandbox.wasm().args(["inspect", &hostile.reference()]).run();
         out.assert_status(1);
-        assert_mentions(
-            &out,
-            &format!(
-                "{}the config of {} is not a Wasm config: ",
-                invalid(&hostile),
-                hostile.reference()
-            ),
-        );
+        out.assert_stderr_contains(&format!(
+            "{}the config of {} is not a Wasm config: ",
+            invalid(&hostile),
+            hostile.reference()
+        ));
         assert_eq!(out.stdout, "");
     }
 
@@ -1086,15 +1029,12 @@ mod hostile {
         let artifact = hostile.artifact();
         let (sandbox, output, out, _) = pull(&hostile, &[]);
         out.assert_status(1);
-        assert_mentions(
-            &out,
-            &format!(
-                "{}the layer of {}: digest algorithm `md5` is not supported: use `sha256` or \
+        out.assert_stderr_contains(&format!(
+            "{}the layer of {}: digest algorithm `md5` is not supported: use `sha256` or \
                  `sha512`",
-                invalid(&hostile),
-                hostile.reference()
-            ),
-        );
+            invalid(&hostile),
+            hostile.reference()
+        ));
         assert_nothing_written(&sandbox, &output, &[&sha256_digest(&artifact.layer_bytes)]);
         assert!(
             !hostile
@@ -1167,14 +1107,11 @@ mod hostile {
             .arg(&output)
             .run();
         out.assert_status(3);
-        assert_mentions(
-            &out,
-            &format!(
-                "refusing to send credentials for {} to its token service \
+        out.assert_stderr_contains(&format!(
+            "refusing to send credentials for {} to its token service \
                  http://auth.example.invalid/token",
-                hostile.host()
-            ),
-        );
+            hostile.host()
+        ));
         let with_credentials: Vec<_> = hostile
             .requests()
             .into_iter()
@@ -1215,13 +1152,10 @@ mod hostile {
                 .collect();
             assert!(with_credentials.is_empty(), "{realm}: {with_credentials:?}");
             out.assert_status(3);
-            assert_mentions(
-                &out,
-                &format!(
-                    "refusing to send credentials for {} to its token service",
-                    hostile.host()
-                ),
-            );
+            out.assert_stderr_contains(&format!(
+                "refusing to send credentials for {} to its token service",
+                hostile.host()
+            ));
             assert_nothing_written(&sandbox, &output, &[]);
             // `registry test` follows the same challenge and must withhold them too.
             let out = sandbox
@@ -1254,7 +1188,7 @@ mod hostile {
         let (sandbox, output, out, took) = pull(&hostile, &["--timeout", "2"]);
         assert!(took < BOUNDED, "took {took:?}");
         out.assert_status(4);
-        assert_mentions(&out, &hostile.host());
+        out.assert_stderr_contains(&hostile.host());
         assert_nothing_written(&sandbox, &output, &[&artifact.layer_digest]);
     }
 
@@ -1265,16 +1199,14 @@ mod hostile {
             &[Behaviour::EndlessConfig],
         );
         let sandbox = Sandbox::new();
-        let started = Instant::now();
-        let out = sandbox
-            .wasm()
-            .args(["inspect", &hostile.reference(), "--timeout", "2"])
-            .timeout(2 * BOUNDED)
-            .run();
-        let took = started.elapsed();
-        assert!(took < BOUNDED, "took {took:?}");
+        let out = run_bounded(
+            sandbox
+                .wasm()
+                .args(["inspect", &hostile.reference(), "--timeout", "2"])
+                .timeout(2 * BOUNDED),
+        );
         out.assert_status(4);
-        assert_mentions(&out, &hostile.host());
+        out.assert_stderr_contains(&hostile.host());
     }
 
     #[test]
@@ -1284,17 +1216,15 @@ mod hostile {
             &[Behaviour::EndlessTags],
         );
         let sandbox = Sandbox::new();
-        let started = Instant::now();
-        let out = sandbox
-            .wasm()
-            .args(["tags", &format!("{}/hostile/endless-tags", hostile.host())])
-            .args(["--timeout", "2"])
-            .timeout(2 * BOUNDED)
-            .run();
-        let took = started.elapsed();
-        assert!(took < BOUNDED, "took {took:?}");
+        let out = run_bounded(
+            sandbox
+                .wasm()
+                .args(["tags", &format!("{}/hostile/endless-tags", hostile.host())])
+                .args(["--timeout", "2"])
+                .timeout(2 * BOUNDED),
+        );
         out.assert_status(4);
-        assert_mentions(&out, &hostile.host());
+        out.assert_stderr_contains(&hostile.host());
     }
 
     #[test]
@@ -1307,7 +1237,7 @@ mod hostile {
         let (sandbox, output, out, took) = pull(&hostile, &["--timeout", "2"]);
         assert!(took < BOUNDED, "took {took:?}");
         out.assert_status(4);
-        assert_mentions(&out, &hostile.host());
+        out.assert_stderr_contains(&hostile.host());
         assert_nothing_written(
             &sandbox,
             &output,

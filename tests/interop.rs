@@ -1,7 +1,7 @@
 //! Interoperability with oci-wasm's own client (what `wkg oci push/pull` uses): each reads what
 //! the other writes, against a real registry.
 
-use crate::push_pull::hello_wasm;
+use crate::support::component::hello_wasm;
 use crate::support::{Sandbox, shared_anonymous, unique_repo};
 
 fn oci_wasm_client() -> oci_wasm::WasmClient {
@@ -25,12 +25,7 @@ fn oci_wasm_reads_what_wasm_pushes() {
     let sandbox = Sandbox::new();
     let repo = unique_repo("interop/ours");
     let reference = registry.reference(&repo, "1.0.0");
-    sandbox
-        .wasm()
-        .args(["push", &reference])
-        .arg(hello_wasm())
-        .run()
-        .assert_success();
+    sandbox.push_ok(&reference, hello_wasm());
 
     let image: oci_client_017::Reference = reference.parse().unwrap();
     let data = runtime()
@@ -66,11 +61,7 @@ fn wasm_reads_what_oci_wasm_pushes() {
         ))
         .expect("oci-wasm pushes");
 
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "theirs.wasm"])
-        .run()
-        .assert_success();
+    sandbox.pull_ok(&reference, "theirs.wasm");
     assert_eq!(sandbox.read_file("work/theirs.wasm"), bytes);
     let inspect = sandbox.wasm().args(["inspect", &reference, "--json"]).run();
     inspect.assert_success();

@@ -5,29 +5,15 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::cli::assert_snapshot;
-use crate::push_pull::hello_wasm;
+use crate::support::component::hello_wasm;
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, AclRule, BOB_PASSWORD, BOB_USER, CAROL_PASSWORD, CAROL_USER,
-    Output, PassStore, PodmanLocation, Registry, Sandbox, TokenServer, assert_no_secrets,
+    Output, PassStore, PodmanLocation, Registry, Sandbox, TokenServer, auth_field, ca_file_section,
     shared_basic_tls, shared_token, unique_repo,
 };
-
-/// A sandbox whose wasm config trusts the test CA of `registry` (when it has one).
-fn sandbox_for(registry: &Registry) -> Sandbox {
-    let sandbox = Sandbox::new();
-    if let Some(ca) = &registry.ca_pem {
-        sandbox.write_config(&format!(
-            "[registries.\"{}\"]\nca-file = \"{}\"\n",
-            registry.host,
-            ca.display()
-        ));
-    }
-    sandbox
-}
 
 /// `wasm login REGISTRY -u USER --password-stdin ARGS...` with `password` and a newline on stdin.
 fn login(sandbox: &Sandbox, registry: &str, user: &str, password: &str, args: &[&str]) -> Output {
@@ -52,10 +38,6 @@ fn docker_config(sandbox: &Sandbox) -> Value {
     serde_json::from_slice(&sandbox.read_file(".docker/config.json")).expect("config.json is JSON")
 }
 
-fn b64(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(text)
-}
-
 /// Appends a command's normalized output to a snapshot text.
 fn record(all: &mut String, title: &str, out: &Output, sandbox: &Sandbox) {
     let out = out.normalized(sandbox);
@@ -70,7 +52,7 @@ fn login_and_logout_through_a_real_docker_credential_pass() {
     let registry = shared_basic_tls();
     let host = registry.host.clone();
     let store = PassStore::new();
-    let sandbox = sandbox_for(registry);
+    let sandbox = Sandbox::for_registry(registry, "");
     sandbox.use_pass_store(&store);
     let mut all = String::new();
 
@@ -148,11 +130,7 @@ fn login_and_logout_through_a_real_docker_credential_pass() {
     assert_eq!(store.list(), json!({}));
     let out = push(&sandbox, registry, &unique_repo("login/out"), &[]);
     out.assert_status(3);
-    assert!(
-        out.stderr.contains("no credentials were found"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no credentials were found");
     assert_snapshot("login-pass", &all);
 }
 
@@ -160,8 +138,8 @@ fn login_and_logout_through_a_real_docker_credential_pass() {
 fn login_to_auths_keeps_the_rest_of_the_file() {
     let registry = shared_basic_tls();
     let host = registry.host.clone();
-    let sandbox = sandbox_for(registry);
-    let other = b64("someone:else");
+    let sandbox = Sandbox::for_registry(registry, "");
+    let other = auth_field("someone", "else");
     sandbox.write_docker_config(
         &json!({
             "psFormat": "table {{.ID}}\\t{{.Names}}",
@@ -190,7 +168,7 @@ fn login_to_auths_keeps_the_rest_of_the_file() {
         config["auths"],
         json!({
             "other.example": {"auth": other},
-            host.clone(): {"auth": b64(&format!("{ALICE_USER}:{ALICE_PASSWORD}"))},
+            host.clone(): {"auth": auth_field(ALICE_USER, ALICE_PASSWORD)},
         })
     );
     // No temporary file is left beside it.
@@ -218,7 +196,7 @@ fn login_to_auths_keeps_the_rest_of_the_file() {
     // What logout leaves alone is named: Podman's files, and the wasm config's helper (which
     // also comes before what login stores).
     sandbox.write_podman_auth(
-        &json!({"auths": { host.clone(): {"auth": b64("bob:x")} }}).to_string(),
+        &json!({"auths": { host.clone(): {"auth": auth_field("bob", "x")} }}).to_string(),
         PodmanLocation::Runtime,
     );
     let out = sandbox.wasm().args(["logout", &host]).run();
@@ -231,8 +209,8 @@ fn login_to_auths_keeps_the_rest_of_the_file() {
     );
     let ca = registry.ca_pem.as_ref().unwrap();
     sandbox.write_config(&format!(
-        "[registries.\"{host}\"]\nca-file = \"{}\"\ncredential-helper = \"op item get x\"\n",
-        ca.display()
+        "{}credential-helper = \"op item get x\"\n",
+        ca_file_section(&host, ca)
     ));
     let out = login(&sandbox, &host, ALICE_USER, ALICE_PASSWORD, &[]);
     out.assert_success();
@@ -253,7 +231,7 @@ fn login_to_auths_keeps_the_rest_of_the_file() {
     assert_snapshot("login-auths", &all);
 
     // Without a config.json (or its directory), login creates them, private.
-    let sandbox = sandbox_for(registry);
+    let sandbox = Sandbox::for_registry(registry, "");
     let dir = sandbox.path("fresh/docker");
     let out = sandbox
         .wasm()
@@ -275,7 +253,7 @@ fn login_to_auths_keeps_the_rest_of_the_file() {
 fn wrong_passwords_and_bad_input_store_nothing() {
     let basic = shared_basic_tls();
     let (_server, token) = shared_token();
-    let sandbox = sandbox_for(basic);
+    let sandbox = Sandbox::for_registry(basic, "");
     let original = r#"{"auths": {}, "psFormat": "x"}"#;
     sandbox.write_docker_config(original);
     let mut all = String::new();
@@ -388,24 +366,14 @@ fn a_token_registry_gets_an_identity_token_stored_not_the_password() {
     let entry = &config["auths"][host.as_str()];
     let token = entry["identitytoken"].as_str().expect("an identity token");
     assert!(server.issued_secrets().iter().any(|s| s == token));
-    assert_eq!(entry["auth"], b64(&format!("{CAROL_USER}:")));
+    assert_eq!(entry["auth"], auth_field(CAROL_USER, ""));
     let text = String::from_utf8(sandbox.read_file(".docker/config.json")).unwrap();
     assert!(!text.contains(CAROL_PASSWORD), "the password is not stored");
 
     // Push and pull work with only the identity token.
     let repo = unique_repo("login/identity");
     let reference = registry.reference(&repo, "1");
-    let push = sandbox
-        .wasm()
-        .args(["push", &reference, "-vvv"])
-        .arg(hello_wasm())
-        .run();
-    push.assert_success();
-    let pull = sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "back.wasm", "-vvv"])
-        .run();
-    pull.assert_success();
+    sandbox.round_trip_vvv(&reference, &[token]);
     assert_eq!(
         sandbox.read_file("work/back.wasm"),
         std::fs::read(hello_wasm()).unwrap()
@@ -417,10 +385,6 @@ fn a_token_registry_gets_an_identity_token_stored_not_the_password() {
             .all(|r| r.param("grant_type") == Some("refresh_token")),
         "every token for the repository came from the identity token"
     );
-    for out in [&push, &pull] {
-        assert_no_secrets(&out.stdout, &[token]);
-        assert_no_secrets(&out.stderr, &[token]);
-    }
 
     // Logout forgets it.
     sandbox
@@ -439,11 +403,7 @@ fn a_token_registry_gets_an_identity_token_stored_not_the_password() {
     assert_eq!(stored["Username"], "<token>");
     let secret = stored["Secret"].as_str().unwrap();
     assert!(server.issued_secrets().iter().any(|s| s == secret));
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "helper.wasm"])
-        .run()
-        .assert_success();
+    sandbox.pull_ok(&reference, "helper.wasm");
 }
 
 #[test]
@@ -468,7 +428,7 @@ fn a_realm_without_the_password_grant_gets_the_password_stored() {
     );
     assert_eq!(
         docker_config(&sandbox)["auths"][registry.host.as_str()],
-        json!({"auth": b64(&format!("{CAROL_USER}:{CAROL_PASSWORD}"))})
+        json!({"auth": auth_field(CAROL_USER, CAROL_PASSWORD)})
     );
     push(&sandbox, &registry, "fallback/app", &[]).assert_success();
     let out = login(&sandbox, &registry.host, CAROL_USER, "wrong", &[]);
@@ -486,7 +446,7 @@ fn an_access_token_that_expires_mid_operation_is_renewed() {
     let refresh = server.issue_refresh_token(CAROL_USER);
     sandbox.write_docker_config(
         &json!({"auths": { registry.host.clone(): {
-            "auth": b64(&format!("{CAROL_USER}:")),
+            "auth": auth_field(CAROL_USER, ""),
             "identitytoken": refresh,
         }}})
         .to_string(),
@@ -526,11 +486,7 @@ fn an_access_token_that_expires_mid_operation_is_renewed() {
         .args(["pull", &registry.reference(repo, "1"), "-o", "r.wasm", "-v"])
         .run();
     out.assert_success();
-    assert!(
-        out.stderr.contains("renewed the access token"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("renewed the access token");
     assert_eq!(
         sandbox.read_file("work/r.wasm"),
         std::fs::read(hello_wasm()).unwrap()
@@ -539,7 +495,7 @@ fn an_access_token_that_expires_mid_operation_is_renewed() {
     // With a username and password, a token that expired is renewed too.
     sandbox.write_docker_config(
         &json!({"auths": { registry.host.clone(): {
-            "auth": b64(&format!("{CAROL_USER}:{CAROL_PASSWORD}")),
+            "auth": auth_field(CAROL_USER, CAROL_PASSWORD),
         }}})
         .to_string(),
     );

@@ -1,52 +1,16 @@
 //! `wasm push`, `pull`, `inspect` and `tags` against real registries: anonymous over plain
 //! HTTP, htpasswd Basic auth over TLS with a test CA, and token auth with a real token server.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 
-use crate::support::component::{component_of_size, core_module, not_wasm, sample_component};
+use crate::support::component::{
+    component_of_size, core_module, hello_wasm, not_wasm, sample_component,
+};
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, CAROL_PASSWORD, CAROL_USER, DAVE_PASSWORD, DAVE_USER,
-    MANIFEST_ACCEPT, Registry, Sandbox, assert_no_secrets, basic_auth, other_ca_pem,
-    shared_anonymous, shared_basic_tls, shared_token, unique_repo,
+    MANIFEST_ACCEPT, Registry, Sandbox, assert_no_secrets, auth_field, docker_auths, other_ca_pem,
+    sha256_digest, shared_anonymous, shared_basic_tls, shared_token, unique_repo,
 };
-
-/// The sample component the repository carries (the demo pushes it).
-pub(crate) fn hello_wasm() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.wasm")
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
-fn docker_auths(entries: &[(&str, &str, &str)]) -> String {
-    let auths: serde_json::Map<String, Value> = entries
-        .iter()
-        .map(|(host, user, password)| {
-            (
-                host.to_string(),
-                serde_json::json!({ "auth": basic_auth(user, password).trim_start_matches("Basic ") }),
-            )
-        })
-        .collect();
-    serde_json::json!({ "auths": auths }).to_string()
-}
-
-fn trust(sandbox: &Sandbox, registry: &Registry) {
-    let ca = registry.ca_pem.as_ref().expect("a TLS registry");
-    sandbox.write_config(&format!(
-        "[registries.\"{}\"]\nca-file = \"{}\"\n",
-        registry.host,
-        ca.display()
-    ));
-}
 
 fn manifest_of(registry: &Registry, repo: &str, tag: &str, auth: &str) -> Value {
     let mut headers = vec![("Accept", MANIFEST_ACCEPT)];
@@ -228,12 +192,7 @@ fn core_modules_are_pushed_as_wasip1() {
     let sandbox = Sandbox::new();
     let repo = unique_repo("core/module");
     let file = sandbox.write_file("work/module.wasm", core_module());
-    sandbox
-        .wasm()
-        .args(["push", &registry.reference(&repo, "1")])
-        .arg(&file)
-        .run()
-        .assert_success();
+    sandbox.push_ok(&registry.reference(&repo, "1"), &file);
     let manifest = manifest_of(registry, &repo, "1", "");
     let digest = manifest["config"]["digest"].as_str().unwrap();
     let config = registry
@@ -250,12 +209,7 @@ fn re_push_uploads_no_blob() {
     let repo = unique_repo("repush/hello");
     let file = sandbox.write_file("work/big.wasm", component_of_size(3 << 20));
     let reference = registry.reference(&repo, "1");
-    sandbox
-        .wasm()
-        .args(["push", &reference])
-        .arg(&file)
-        .run()
-        .assert_success();
+    sandbox.push_ok(&reference, &file);
     let uploads = |r: &Registry| r.count("POST", &format!("/v2/{repo}/blobs/uploads/"));
     assert_eq!(uploads(registry), 2, "layer and config uploaded once");
     let again = sandbox.wasm().args(["push", &reference]).arg(&file).run();
@@ -263,14 +217,13 @@ fn re_push_uploads_no_blob() {
     // Neither the layer nor the config is sent again (the config's `created` is the file's
     // modification time, so it is the same blob).
     assert_eq!(uploads(registry), 2, "{:?}", registry.requests());
-    assert!(again.stderr.contains("already present"), "{}", again.stderr);
+    again.assert_stderr_contains("already present");
 }
 
 #[test]
 fn multi_mib_round_trip_over_tls_with_basic_auth() {
     let registry = shared_basic_tls();
-    let sandbox = Sandbox::new();
-    trust(&sandbox, registry);
+    let sandbox = Sandbox::for_registry(registry, "");
     sandbox.write_docker_config(&docker_auths(&[(
         &registry.host,
         ALICE_USER,
@@ -381,7 +334,7 @@ fn bad_inputs_have_clear_errors_and_send_nothing() {
 
 /// Uploads a blob to `repo` with the monolithic POST+PUT flow; returns its digest.
 fn upload_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
-    let digest = sha256(bytes);
+    let digest = sha256_digest(bytes);
     let upload = registry.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], None);
     assert_eq!(upload.status, 202);
     let location = upload.header("Location").unwrap().to_string();
@@ -527,8 +480,7 @@ fn quiet_and_insecure() {
 #[test]
 fn basic_auth_errors_name_the_source_and_the_fix() {
     let registry = shared_basic_tls();
-    let sandbox = Sandbox::new();
-    trust(&sandbox, registry);
+    let sandbox = Sandbox::for_registry(registry, "");
     let repo = unique_repo("auth/errors");
     let reference = registry.reference(&repo, "1");
 
@@ -597,7 +549,7 @@ fn tls_problems_are_named_with_their_fix() {
     )]));
     let out = sandbox.wasm().args(["pull", &reference]).run();
     out.assert_status(1);
-    assert!(out.stderr.contains("was not found"), "{}", out.stderr);
+    out.assert_stderr_contains("was not found");
 
     // Plain HTTP forced against a TLS port.
     let out = sandbox
@@ -606,7 +558,7 @@ fn tls_problems_are_named_with_their_fix() {
         .run()
         .normalized(&sandbox);
     out.assert_status(4);
-    assert!(out.stderr.contains("expects HTTPS"), "{}", out.stderr);
+    out.assert_stderr_contains("expects HTTPS");
 
     // HTTPS forced against a plain HTTP registry.
     let plain = shared_anonymous();
@@ -639,17 +591,8 @@ fn token_auth_push_pull_and_scopes() {
         CAROL_USER,
         CAROL_PASSWORD,
     )]));
-    sandbox
-        .wasm()
-        .args(["push", &reference])
-        .arg(hello_wasm())
-        .run()
-        .assert_success();
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "a.wasm"])
-        .run()
-        .assert_success();
+    sandbox.push_ok(&reference, hello_wasm());
+    sandbox.pull_ok(&reference, "a.wasm");
     assert_eq!(
         sandbox.read_file("work/a.wasm"),
         std::fs::read(hello_wasm()).unwrap()
@@ -664,11 +607,7 @@ fn token_auth_push_pull_and_scopes() {
 
     // dave may pull but not push.
     sandbox.write_docker_config(&docker_auths(&[(&registry.host, DAVE_USER, DAVE_PASSWORD)]));
-    sandbox
-        .wasm()
-        .args(["pull", &reference, "-o", "b.wasm"])
-        .run()
-        .assert_success();
+    sandbox.pull_ok(&reference, "b.wasm");
     let out = sandbox
         .wasm()
         .args(["push", &registry.reference(&repo, "2")])
@@ -699,11 +638,7 @@ fn token_auth_push_pull_and_scopes() {
     std::fs::remove_file(sandbox.docker_config_dir().join("config.json")).unwrap();
     let out = sandbox.wasm().args(["pull", &reference]).run();
     out.assert_status(3);
-    assert!(
-        out.stderr.contains("no credentials were found"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no credentials were found");
 }
 
 #[test]
@@ -717,12 +652,7 @@ fn anonymous_token_flow_pulls_public_repositories() {
         CAROL_USER,
         CAROL_PASSWORD,
     )]));
-    pusher
-        .wasm()
-        .args(["push", &reference])
-        .arg(hello_wasm())
-        .run()
-        .assert_success();
+    pusher.push_ok(&reference, hello_wasm());
 
     let anonymous = Sandbox::new();
     anonymous
@@ -744,7 +674,7 @@ fn an_identity_token_is_exchanged_for_access() {
     sandbox.write_docker_config(
         &serde_json::json!({
             "auths": { registry.host.clone(): {
-                "auth": basic_auth("<token>", "").trim_start_matches("Basic "),
+                "auth": auth_field("<token>", ""),
                 "identitytoken": refresh,
             }}
         })
@@ -780,12 +710,7 @@ fn tags_are_sorted_by_version() {
     let sandbox = Sandbox::new();
     let repo = unique_repo("tags/app");
     for tag in ["1.10.0", "latest", "1.2.0", "1.2.0-rc.1", "0.9.0"] {
-        sandbox
-            .wasm()
-            .args(["push", &registry.reference(&repo, tag)])
-            .arg(hello_wasm())
-            .run()
-            .assert_success();
+        sandbox.push_ok(&registry.reference(&repo, tag), hello_wasm());
     }
     let out = sandbox
         .wasm()
@@ -810,7 +735,7 @@ fn a_large_invalid_file_never_becomes_a_blob() {
     let repo = unique_repo("invalid/large");
     let mut bytes = component_of_size(20 << 20);
     bytes.extend_from_slice(&[0xff, 0x01, 0x00]); // a section with an unknown id at the end
-    let digest = sha256(&bytes);
+    let digest = sha256_digest(&bytes);
     let file = sandbox.write_file("work/bad.wasm", &bytes);
     let out = sandbox
         .wasm()

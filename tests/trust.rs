@@ -3,7 +3,7 @@
 //! file, `--revoke` or a symbolic link takes that back; `--config` names a file the user chose.
 
 use crate::cli::assert_snapshot;
-use crate::push_pull::hello_wasm;
+use crate::support::component::hello_wasm;
 use crate::support::hostile::RecordingListener;
 use crate::support::{
     Output, Sandbox, non_loopback_address, shared_anonymous, shared_basic_tls, unique_repo,

@@ -23,6 +23,12 @@ const SAMPLE_COMPONENT_WAT: &str = r#"
 )
 "#;
 
+/// The sample component the repository carries, `examples/hello.wasm` (the demo pushes it; its
+/// source is `examples/hello.wat` beside it).
+pub fn hello_wasm() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.wasm")
+}
+
 /// A small valid component with one import (`add-one`) and one export (`twice`).
 pub fn sample_component() -> Vec<u8> {
     wat::parse_str(SAMPLE_COMPONENT_WAT).expect("sample component WAT")

@@ -31,6 +31,7 @@ use super::fault_proxy::{
     Conn, TcpServer, copy_body, first_byte, lingering_close, read_head, reason,
 };
 use super::registry::basic_auth;
+use super::sha256_digest;
 
 /// The media type of the manifests served.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -40,16 +41,6 @@ pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// The realm of [`Behaviour::InsecureTokenRealm`]: plain HTTP on a host that is not this one.
 pub const INSECURE_REALM: &str = "http://auth.example.invalid/token";
-
-/// `sha256:HEX` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
 
 /// What a [`HostileRegistry`] serves: one artifact under one tag, described by a manifest, its
 /// config and layer blobs. Built correct by [`Artifact::wasm`]; each `with_*` method breaks
@@ -356,33 +347,36 @@ impl State {
             }
             Some(_) => {}
         }
-        let Ok(read_half) = stream.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(read_half);
-        let Ok(Some(head)) = read_head(&mut reader) else {
-            return;
-        };
-        if copy_body(&mut reader, &mut std::io::sink(), head.request_body()).is_err() {
-            return;
-        }
-        let method = head.method().to_string();
-        let target = head.target().to_string();
-        let authorization = head.header("Authorization").map(str::to_string);
-        let mut out = Answer::new(&stream, &method);
-        self.answer(&method, &target, authorization.as_deref(), &mut out, conn);
-        self.log.lock().unwrap().push(SeenRequest {
-            method,
-            path: target,
-            authorization: authorization.is_some(),
-            status: out.status,
-            body_bytes: out.body_bytes,
+        serve_recorded(&stream, &self.log, |method, target, authorization, out| {
+            self.answer(method, target, authorization, out, conn);
         });
-        lingering_close(&stream);
     }
 
     fn has(&self, behaviour: &Behaviour) -> bool {
         self.behaviours.contains(behaviour)
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401, if the behaviours ask for one: a token realm
+    /// (the insecure one first), or Basic auth when `authorization` is not the one required.
+    fn challenge(&self, authorization: Option<&str>) -> Option<String> {
+        let realm = if self.has(&Behaviour::InsecureTokenRealm) {
+            Some(INSECURE_REALM)
+        } else {
+            self.behaviours.iter().find_map(|b| match b {
+                Behaviour::TokenRealm(realm) => Some(realm.as_str()),
+                _ => None,
+            })
+        };
+        if let Some(realm) = realm {
+            // A quoted-string: `\` and `"` are escaped, so the client unescapes `realm`.
+            let quoted = realm.replace('\\', "\\\\").replace('"', "\\\"");
+            return Some(format!("Bearer realm=\"{quoted}\",service=\"x\""));
+        }
+        let basic_refused = self.behaviours.iter().any(|b| {
+            matches!(b, Behaviour::RequireBasic { user, password }
+                if authorization != Some(basic_auth(user, password).as_str()))
+        });
+        basic_refused.then(|| "Basic realm=\"hostile\"".to_string())
     }
 
     fn answer(
@@ -393,39 +387,13 @@ impl State {
         out: &mut Answer<'_>,
         conn: &Conn,
     ) {
-        if self.has(&Behaviour::InsecureTokenRealm) {
-            let challenge = format!("Bearer realm=\"{INSECURE_REALM}\",service=\"x\"");
+        if let Some(challenge) = self.challenge(authorization) {
             return out.error(
                 401,
                 "UNAUTHORIZED",
                 "authentication required",
                 &[("WWW-Authenticate", challenge)],
             );
-        }
-        for b in &self.behaviours {
-            if let Behaviour::TokenRealm(realm) = b {
-                // A quoted-string: `\` and `"` are escaped, so the client unescapes `realm`.
-                let quoted = realm.replace('\\', "\\\\").replace('"', "\\\"");
-                let challenge = format!("Bearer realm=\"{quoted}\",service=\"x\"");
-                return out.error(
-                    401,
-                    "UNAUTHORIZED",
-                    "authentication required",
-                    &[("WWW-Authenticate", challenge)],
-                );
-            }
-        }
-        for b in &self.behaviours {
-            if let Behaviour::RequireBasic { user, password } = b
-                && authorization != Some(basic_auth(user, password).as_str())
-            {
-                return out.error(
-                    401,
-                    "UNAUTHORIZED",
-                    "authentication required",
-                    &[("WWW-Authenticate", "Basic realm=\"hostile\"".to_string())],
-                );
-            }
         }
         if method != "GET" && method != "HEAD" {
             return out.error(405, "UNSUPPORTED", "this registry is read-only", &[]);
@@ -509,29 +477,14 @@ impl RecordingListener {
         let log = Arc::new(Mutex::new(Vec::new()));
         let handler_log = Arc::clone(&log);
         let server = TcpServer::start_on(ip, "e2e-recording-listener", move |stream, _conn| {
-            let Ok(read_half) = stream.try_clone() else {
-                return;
-            };
-            let mut reader = BufReader::new(read_half);
-            let Ok(Some(head)) = read_head(&mut reader) else {
-                return;
-            };
-            let method = head.method().to_string();
-            let mut out = Answer::new(&stream, &method);
-            out.send(
-                200,
-                "application/json",
-                &[],
-                br#"{"token":"t","access_token":"t"}"#,
-            );
-            handler_log.lock().unwrap().push(SeenRequest {
-                method,
-                path: head.target().to_string(),
-                authorization: head.header("Authorization").is_some(),
-                status: out.status,
-                body_bytes: out.body_bytes,
+            serve_recorded(&stream, &handler_log, |_, _, _, out| {
+                out.send(
+                    200,
+                    "application/json",
+                    &[],
+                    br#"{"token":"t","access_token":"t"}"#,
+                );
             });
-            lingering_close(&stream);
         });
         RecordingListener { server, log }
     }
@@ -550,6 +503,22 @@ impl RecordingListener {
 
 /// The redirect target: serves the layer under `/storage/`, recording every request.
 fn serve_redirect_target(stream: TcpStream, layer: &[u8], log: &Mutex<Vec<SeenRequest>>) {
+    serve_recorded(&stream, log, |method, target, _, out| {
+        if target.starts_with("/storage/") && (method == "GET" || method == "HEAD") {
+            out.send(200, "application/octet-stream", &[], layer);
+        } else {
+            out.error(404, "NOT_FOUND", "not found", &[]);
+        }
+    });
+}
+
+/// Reads one request from `stream` and its body, lets `respond` answer it (given the method,
+/// the target and the `Authorization` header), records it in `log`, and closes the connection.
+fn serve_recorded(
+    stream: &TcpStream,
+    log: &Mutex<Vec<SeenRequest>>,
+    respond: impl FnOnce(&str, &str, Option<&str>, &mut Answer<'_>),
+) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -557,21 +526,22 @@ fn serve_redirect_target(stream: TcpStream, layer: &[u8], log: &Mutex<Vec<SeenRe
     let Ok(Some(head)) = read_head(&mut reader) else {
         return;
     };
-    let method = head.method().to_string();
-    let mut out = Answer::new(&stream, &method);
-    if head.target().starts_with("/storage/") && (method == "GET" || method == "HEAD") {
-        out.send(200, "application/octet-stream", &[], layer);
-    } else {
-        out.error(404, "NOT_FOUND", "not found", &[]);
+    if copy_body(&mut reader, &mut std::io::sink(), head.request_body()).is_err() {
+        return;
     }
+    let method = head.method().to_string();
+    let target = head.target().to_string();
+    let authorization = head.header("Authorization").map(str::to_string);
+    let mut out = Answer::new(stream, &method);
+    respond(&method, &target, authorization.as_deref(), &mut out);
     log.lock().unwrap().push(SeenRequest {
         method,
-        path: head.target().to_string(),
-        authorization: head.header("Authorization").is_some(),
+        path: target,
+        authorization: authorization.is_some(),
         status: out.status,
         body_bytes: out.body_bytes,
     });
-    lingering_close(&stream);
+    lingering_close(stream);
 }
 
 /// Writes one answer on a connection and remembers its status and how much body got out.

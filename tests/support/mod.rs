@@ -135,8 +135,7 @@ pub fn assert_no_secrets(text: &str, extra: &[&str]) {
         .map(|s| s.to_string())
         .collect();
     for (user, password) in CANARY_LOGINS {
-        secrets
-            .push(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+        secrets.push(auth_field(user, password));
     }
     secrets.extend(token_server::all_issued_secrets());
     let leaked: Vec<&String> = secrets
@@ -160,6 +159,40 @@ pub fn assert_no_secrets(text: &str, extra: &[&str]) {
     );
 }
 
+/// `sha256:HEX` of `bytes`: the digest a registry names a blob or manifest by.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// The `auth` value of an entry of Docker's `config.json`: `base64(user:password)`, what Basic
+/// auth sends after `Basic `.
+pub fn auth_field(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// A Docker `config.json` with Basic credentials under `auths`, one `(key, user, password)` an
+/// entry.
+pub fn docker_auths(entries: &[(&str, &str, &str)]) -> String {
+    let auths: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .map(|(key, user, password)| {
+            let entry = serde_json::json!({ "auth": auth_field(user, password) });
+            (key.to_string(), entry)
+        })
+        .collect();
+    serde_json::json!({ "auths": auths }).to_string()
+}
+
+/// The section of a `wasm` config that makes `host` trusted through the CA certificate at `ca`.
+pub fn ca_file_section(host: &str, ca: &Path) -> String {
+    format!("[registries.\"{host}\"]\nca-file = \"{}\"\n", ca.display())
+}
+
 /// A repository name no other test in this process uses: `{prefix}-{counter}`.
 ///
 /// `prefix` should name the test and be a valid repository path (lowercase, `/` allowed). Every
@@ -171,20 +204,16 @@ pub fn unique_repo(prefix: &str) -> String {
     format!("{prefix}-{n}")
 }
 
-/// Finds a tool the harness needs on PATH, or panics naming the Debian package that has it.
+/// Finds a tool the harness needs on PATH (or in `/usr/bin`, `/usr/sbin`), or panics naming the
+/// Debian package that has it.
 pub(crate) fn require_tool(name: &str, debian_package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not installed: the end-to-end tests need the Debian package \
-                 `{debian_package}` (`apt-get install -y {debian_package}`); `cargo xtask ci` \
-                 installs everything they need"
-            )
-        })
+    wasm_testkit::find_program(name).unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed: the end-to-end tests need the Debian package \
+             `{debian_package}` (`apt-get install -y {debian_package}`); `cargo xtask ci` \
+             installs everything they need"
+        )
+    })
 }
 
 /// Where [`Sandbox::write_podman_auth`] puts a podman `auth.json`.
@@ -231,6 +260,21 @@ impl Sandbox {
             fs::create_dir_all(sandbox.path(sub)).expect("create sandbox subdir");
         }
         set_mode(&sandbox.runtime_dir(), 0o700);
+        sandbox
+    }
+
+    /// A sandbox whose user config trusts the test CA of `registry` (when it has one), followed
+    /// by `extra`; without either, no config file.
+    pub fn for_registry(registry: &Registry, extra: &str) -> Sandbox {
+        let sandbox = Sandbox::new();
+        let trust = registry
+            .ca_pem
+            .as_ref()
+            .map(|ca| ca_file_section(&registry.host, ca))
+            .unwrap_or_default();
+        if !trust.is_empty() || !extra.is_empty() {
+            sandbox.write_config(&format!("{trust}{extra}"));
+        }
         sandbox
     }
 
@@ -328,6 +372,51 @@ impl Sandbox {
             stdin: None,
             timeout: Duration::from_secs(120),
         }
+    }
+
+    /// Runs `wasm push REFERENCE FILE` in this sandbox; panics, showing its output, unless it
+    /// succeeds.
+    #[track_caller]
+    pub fn push_ok(&self, reference: &str, file: impl AsRef<std::ffi::OsStr>) -> Output {
+        let out = self.wasm().args(["push", reference]).arg(file).run();
+        out.assert_success();
+        out
+    }
+
+    /// Runs `wasm pull REFERENCE -o OUTPUT` in this sandbox (a relative OUTPUT is below `work/`);
+    /// panics, showing its output, unless it succeeds.
+    #[track_caller]
+    pub fn pull_ok(&self, reference: &str, output: impl AsRef<std::ffi::OsStr>) -> Output {
+        let out = self
+            .wasm()
+            .args(["pull", reference, "-o"])
+            .arg(output)
+            .run();
+        out.assert_success();
+        out
+    }
+
+    /// Pushes the sample component ([`component::hello_wasm`]) to `reference` and pulls it back
+    /// to `work/back.wasm`, both at `-vvv`; panics unless both succeed and neither output holds a
+    /// secret ([`assert_no_secrets`], with `extra`). Returns the push's and the pull's output.
+    #[track_caller]
+    pub fn round_trip_vvv(&self, reference: &str, extra: &[&str]) -> (Output, Output) {
+        let push = self
+            .wasm()
+            .args(["push", reference, "-vvv"])
+            .arg(component::hello_wasm())
+            .run();
+        push.assert_success();
+        let pull = self
+            .wasm()
+            .args(["pull", reference, "-o", "back.wasm", "-vvv"])
+            .run();
+        pull.assert_success();
+        for out in [&push, &pull] {
+            assert_no_secrets(&out.stdout, extra);
+            assert_no_secrets(&out.stderr, extra);
+        }
+        (push, pull)
     }
 
     /// Writes the user config (`$XDG_CONFIG_HOME/wasm/config.toml`, mode 0600).
@@ -610,6 +699,17 @@ impl Output {
         self
     }
 
+    /// Panics, showing stderr, unless stderr contains `needle`.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
     /// Both streams with placeholders for what changes between runs: see [`normalize`].
     pub fn normalized(&self, sandbox: &Sandbox) -> Output {
         Output {
@@ -688,11 +788,7 @@ pub(crate) fn set_mode(path: &Path, mode: u32) {
 
 /// `n` random bytes as lowercase hex, from the kernel's CSPRNG.
 pub(crate) fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("read /dev/urandom");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    wasm_testkit::random_hex(n).expect("read /dev/urandom")
 }
 
 /// Runs `cmd` to completion under GNU time and returns the peak resident set size of the

@@ -1,35 +1,36 @@
 //! A real OCI registry per test or per test process: CNCF distribution 2.8.2
-//! (`/usr/bin/docker-registry`, Debian package `docker-registry`) on a free loopback port.
+//! (`/usr/bin/docker-registry`, Debian package `docker-registry`) on a free loopback port,
+//! started by [`wasm_testkit::Launcher`] (which writes its config, picks the port, waits until it
+//! serves and kills it on drop).
 //!
-//! Three set-ups: anonymous over plain HTTP, Basic auth (bcrypt htpasswd) over TLS with a test CA
-//! made at start, and token auth against a [`TokenServer`]. Each registry has its own storage,
-//! config and log in a temp dir.
+//! Here are the test-only parts on top: three set-ups with the files they need (anonymous over
+//! plain HTTP, Basic auth with a bcrypt htpasswd of canary users over TLS with a test CA made at
+//! start, and token auth against a [`TokenServer`]), the instances shared by the tests of one
+//! process, and requests to a registry. Each registry has its own storage, config and log.
 //!
 //! What must stay true:
-//! - The registry process never outlives the test process: it is killed on drop, and it gets
-//!   `PR_SET_PDEATHSIG = SIGKILL` for registries held in statics (never dropped). That signal
-//!   fires when the *thread* that forked the child ends, and test threads end after each test,
-//!   so every registry is forked by one spawner thread that lives as long as the process.
+//! - The registry process never outlives the test process: [`wasm_testkit`] kills it on drop,
+//!   and with `PR_SET_PDEATHSIG` when the process ends, for registries held in statics (never
+//!   dropped; see [`wasm_testkit::spawn_tied_to_process`]).
 //! - The log shows every HTTP request (access log at level info), one line each, written before
 //!   the client has read the response to its end, so [`Registry::requests`] right after a `wasm`
 //!   command sees all of that command's requests.
 //! - Shared registries keep their files under `$CARGO_TARGET_TMPDIR/wasm-e2e/PID/`; directories
 //!   of processes that are gone are removed when the next test process first starts one.
 
+use std::error::Error as _;
+use std::fmt::Write as _;
 use std::fs;
-use std::io;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+pub use wasm_testkit::LoggedRequest;
+use wasm_testkit::{Launcher, LocalRegistry, RegistryError, Tls};
 
 use super::http::{self, HttpResponse};
 use super::token_server::TokenServer;
-use super::{require_tool, write_file};
+use super::write_file;
 
 /// User of [`shared_basic_tls`] (and a canary's owner).
 pub const ALICE_USER: &str = "alice";
@@ -45,10 +46,8 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json";
 
-/// How long [`Registry`] start-up may take before the test fails with the registry's log.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A running distribution registry; killed when dropped.
+/// A running distribution registry ([`wasm_testkit::LocalRegistry`]) and what tests need to talk
+/// to it; killed when dropped.
 pub struct Registry {
     /// `127.0.0.1:PORT`, as it appears in references (`{host}/repo:tag`).
     pub host: String,
@@ -58,25 +57,12 @@ pub struct Registry {
     pub ca_pem: Option<PathBuf>,
     /// The storage root (`docker/registry/v2/...` lies below it).
     pub root: PathBuf,
+    /// Declared before `_dir`: fields drop in order, so the process stops before its directory
+    /// goes.
+    process: LocalRegistry,
     /// The temp dir with config, log, storage; `None` for shared registries (kept until the
     /// next test process cleans up).
     _dir: Option<tempfile::TempDir>,
-    dir_path: PathBuf,
-    log_path: PathBuf,
-    child: Child,
-}
-
-/// One request in a registry's access log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedRequest {
-    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`.
-    pub method: String,
-    /// The request target as sent: path and query (e.g. `/v2/r/blobs/uploads/?mount=...`).
-    pub uri: String,
-    /// The response status.
-    pub status: u16,
-    /// The `User-Agent` the client sent.
-    pub user_agent: String,
 }
 
 impl Registry {
@@ -99,13 +85,7 @@ impl Registry {
     /// [`TokenServer::SERVICE`], trusting the server's signing certificate. Keep `server` alive
     /// as long as the registry.
     pub fn token(server: &TokenServer) -> Registry {
-        Registry::start(
-            temp_dir(),
-            Auth::Token {
-                realm: server.realm(),
-                cert: server.cert_pem_path().to_path_buf(),
-            },
-        )
+        Registry::start(temp_dir(), Auth::token(server))
     }
 
     /// `scheme://host`.
@@ -120,20 +100,16 @@ impl Registry {
 
     /// The registry's log so far (its stdout and stderr: logrus lines and the access log).
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.process.log()
     }
 
-    /// Every request in the access log so far, oldest first, except the harness's own (its
-    /// readiness probes and [`Registry::request`] calls): what `wasm` and other clients sent.
+    /// Every request in the access log so far, oldest first, except the harness's own (the
+    /// launcher's readiness probes and [`Registry::request`] calls): what `wasm` and other
+    /// clients sent.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        let mut requests = self.all_requests();
+        let mut requests = self.process.requests_since(0).unwrap_or_default();
         requests.retain(|r| r.user_agent != http::HARNESS_USER_AGENT);
         requests
-    }
-
-    /// Every request in the access log so far, oldest first, the harness's own included.
-    pub fn all_requests(&self) -> Vec<LoggedRequest> {
-        self.log().lines().filter_map(parse_access_line).collect()
     }
 
     /// How many [`Registry::requests`] had `method` and a URI containing `uri_part` (e.g.
@@ -166,164 +142,52 @@ impl Registry {
 
     /// The registry process's id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
-    /// The temp dir holding `config.yml`, `registry.log` and the storage.
+    /// The directory holding `config.yml`, `registry.log` and the storage.
     pub fn dir(&self) -> &Path {
-        &self.dir_path
+        self.process.dir()
     }
 
+    /// Writes the files `auth` needs into `dir`, then starts the registry there; panics with
+    /// the registry's log if it does not serve.
     fn start(dir: Dir, auth: Auth) -> Registry {
-        let binary = require_tool("docker-registry", "docker-registry");
-        let dir_path = dir.path().to_path_buf();
-        let root = dir_path.join("storage");
-        let log_path = dir_path.join("registry.log");
-        let (auth_yaml, tls_yaml, ca_pem) = auth.write_files(&dir_path);
-        let scheme = if tls_yaml.is_empty() { "http" } else { "https" };
-
-        let mut last_log = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let host = format!("127.0.0.1:{port}");
-            let config = format!(
-                "version: 0.1\n\
-                 log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
-                 storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: {host}\n  secret: {secret}\n{tls_yaml}\
-                 {auth_yaml}",
-                root = root.display(),
-                secret = super::random_hex(16),
-            );
-            let config_path = dir_path.join("config.yml");
-            write_file(&config_path, config.as_bytes());
-            let log = fs::File::create(&log_path).expect("create registry log");
-            let mut cmd = Command::new(&binary);
-            cmd.arg("serve")
-                .arg(&config_path)
-                // Distribution reads any REGISTRY_* variable as a config override.
-                .env_clear()
-                .env("PATH", "/usr/bin:/bin")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone log handle"))
-                .stderr(log);
-            let child = spawn_tied_to_process(cmd)
-                .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-            let mut registry = Registry {
-                host,
-                scheme,
-                ca_pem: ca_pem.clone(),
-                root: root.clone(),
-                _dir: None,
-                dir_path: dir_path.clone(),
-                log_path: log_path.clone(),
-                child,
-            };
-            match registry.wait_ready() {
-                Ok(()) => {
-                    registry._dir = dir.into_temp_dir();
-                    return registry;
-                }
-                Err(Exited) => {
-                    last_log = registry.log();
-                    if !last_log.contains("address already in use") {
-                        break;
-                    }
-                    // Another process took the port between our probe and the registry's bind.
-                }
-            }
+        let (auth, tls, ca_pem) = auth.write_files(dir.path());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut launcher = Launcher::new().with_dir(dir.path()).with_auth(auth);
+        if let Some(tls) = tls {
+            launcher = launcher.with_tls(tls);
         }
-        panic!("docker-registry failed to start; its log:\n{last_log}");
-    }
-
-    /// Polls `GET /v2/` (any status will do) with a short backoff.
-    fn wait_ready(&mut self) -> Result<(), Exited> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(2);
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return Err(Exited);
-            }
-            // Only our own registry's log proves the port is ours: after a collision, another
-            // server (maybe another test's registry) answers on it.
-            let listening = format!("listening on {}", self.host);
-            if self.log().contains(&listening)
-                && TcpStream::connect(&self.host).is_ok()
-                && self.probe()
-            {
-                return match self.child.try_wait() {
-                    Ok(None) => Ok(()),
-                    _ => Err(Exited),
-                };
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                panic!(
-                    "docker-registry on {} not ready after {READY_TIMEOUT:?}; its log:\n{}",
-                    self.host,
-                    self.log()
-                );
-            }
-            thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(100));
-        }
-    }
-
-    fn probe(&self) -> bool {
-        if self.scheme == "https" {
-            let url = format!("{}/v2/", self.url());
-            http::send_curl(&url, self.ca_pem.as_deref(), "GET", &[], None).is_ok()
-        } else {
-            http::send(&self.host, "GET", "/v2/", &[], None).is_ok()
+        let process = launcher.start().unwrap_or_else(|err| fail(&err));
+        Registry {
+            host: process.addr().to_string(),
+            scheme,
+            ca_pem,
+            root: process.storage(),
+            process,
+            _dir: dir.into_temp_dir(),
         }
     }
 }
 
-impl Drop for Registry {
-    fn drop(&mut self) {
-        drop(self.child.kill());
-        drop(self.child.wait());
+/// Panics with `err` and its causes.
+fn fail(err: &RegistryError) -> ! {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(source) = cause {
+        let _ = write!(message, ": {source}");
+        cause = source.source();
     }
+    panic!("{message}")
 }
-
-/// The child exited before it was ready.
-struct Exited;
 
 /// `Authorization` value for Basic auth.
 pub fn basic_auth(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", super::auth_field(user, password))
 }
 
-/// Parses one line of the (gorilla combined-format) access log:
-/// `127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`.
-fn parse_access_line(line: &str) -> Option<LoggedRequest> {
-    if line.starts_with("time=") {
-        return None;
-    }
-    let (_, rest) = line.split_once("] \"")?;
-    let (request, rest) = rest.split_once('"')?;
-    let mut parts = request.split(' ');
-    let method = parts.next()?.to_string();
-    let uri = parts.next()?.to_string();
-    let status = rest.split_whitespace().next()?.parse().ok()?;
-    // The last quoted field is the user agent.
-    let user_agent = rest
-        .trim_end()
-        .strip_suffix('"')?
-        .rsplit_once('"')?
-        .1
-        .to_string();
-    Some(LoggedRequest {
-        method,
-        uri,
-        status,
-        user_agent,
-    })
-}
-
+/// The set-ups the tests use, with the files each needs.
 enum Auth {
     None,
     BasicTls(Vec<(String, String)>),
@@ -331,11 +195,19 @@ enum Auth {
 }
 
 impl Auth {
-    /// Writes htpasswd / certificates into `dir`; returns the `auth:` and `tls:` YAML and the
-    /// CA path.
-    fn write_files(&self, dir: &Path) -> (String, String, Option<PathBuf>) {
+    /// Token auth against `server`.
+    fn token(server: &TokenServer) -> Auth {
+        Auth::Token {
+            realm: server.realm(),
+            cert: server.cert_pem_path().to_path_buf(),
+        }
+    }
+
+    /// Writes htpasswd and certificates into `dir`; returns the launcher's auth and TLS
+    /// settings and the CA path.
+    fn write_files(&self, dir: &Path) -> (wasm_testkit::Auth, Option<Tls>, Option<PathBuf>) {
         match self {
-            Auth::None => (String::new(), String::new(), None),
+            Auth::None => (wasm_testkit::Auth::None, None, None),
             Auth::BasicTls(users) => {
                 let htpasswd = dir.join("htpasswd");
                 let mut lines = String::new();
@@ -348,32 +220,26 @@ impl Auth {
                 write_file(&htpasswd, lines.as_bytes());
                 let ca = test_ca();
                 let (cert_pem, key_pem) = ca.server_cert();
-                let cert = dir.join("server-cert.pem");
+                let certificate = dir.join("server-cert.pem");
                 let key = dir.join("server-key.pem");
-                write_file(&cert, cert_pem.as_bytes());
+                write_file(&certificate, cert_pem.as_bytes());
                 write_file(&key, key_pem.as_bytes());
                 let ca_path = dir.join("ca.pem");
                 write_file(&ca_path, ca.cert_pem.as_bytes());
-                let auth = format!(
-                    "auth:\n  htpasswd:\n    realm: wasm-e2e\n    path: {}\n",
-                    htpasswd.display()
-                );
-                let tls = format!(
-                    "  tls:\n    certificate: {}\n    key: {}\n",
-                    cert.display(),
-                    key.display()
-                );
-                (auth, tls, Some(ca_path))
+                let auth = wasm_testkit::Auth::Htpasswd {
+                    realm: "wasm-e2e".to_string(),
+                    path: htpasswd,
+                };
+                (auth, Some(Tls { certificate, key }), Some(ca_path))
             }
             Auth::Token { realm, cert } => {
-                let auth = format!(
-                    "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    \
-                     rootcertbundle: {}\n",
-                    TokenServer::SERVICE,
-                    TokenServer::ISSUER,
-                    cert.display()
-                );
-                (auth, String::new(), None)
+                let auth = wasm_testkit::Auth::Token {
+                    realm: realm.clone(),
+                    service: TokenServer::SERVICE.to_string(),
+                    issuer: TokenServer::ISSUER.to_string(),
+                    root_cert_bundle: cert.clone(),
+                };
+                (auth, None, None)
             }
         }
     }
@@ -475,10 +341,7 @@ pub fn shared_token() -> &'static (TokenServer, Registry) {
         );
         let registry = Registry::start(
             Dir::Kept(shared_dir("token-registry")),
-            Auth::Token {
-                realm: server.realm(),
-                cert: server.cert_pem_path().to_path_buf(),
-            },
+            Auth::token(&server),
         );
         (server, registry)
     })
@@ -537,70 +400,4 @@ pub(crate) fn shared_dir(name: &str) -> PathBuf {
     drop(fs::remove_dir_all(&dir));
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
-}
-
-/// A port that was free a moment ago (bind `127.0.0.1:0`, read it, close).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
-type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
-
-/// Spawns `cmd` so that it gets SIGKILL when the test process ends, however it ends.
-///
-/// The fork happens on one long-lived thread, because `PR_SET_PDEATHSIG` fires when the forking
-/// *thread* exits (see the module docs).
-pub(crate) fn spawn_tied_to_process(mut cmd: Command) -> io::Result<Child> {
-    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        thread::Builder::new()
-            .name("e2e-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    drop(reply.send(cmd.spawn()));
-                }
-            })
-            .expect("start spawner thread");
-        tx
-    });
-    die_with_parent(&mut cmd);
-    let (reply_tx, reply_rx) = mpsc::channel();
-    spawner
-        .send((cmd, reply_tx))
-        .map_err(|_| io::Error::other("spawner thread gone"))?;
-    reply_rx
-        .recv()
-        .map_err(|_| io::Error::other("spawner thread gone"))?
-}
-
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
-    // system calls (prctl, getppid); it allocates nothing.
-    let parent = std::process::id() as libc::pid_t;
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent may have died before prctl: then nobody would kill us.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: issue 5's benchmark. Builds `wasm` in release mode, starts a local
+//! `cargo xtask bench`: the benchmark behind `docs/benchmarks.md`. Builds `wasm` in release mode, starts a local
 //! registry, generates components ([`crate::generator`]), measures `wasm` beside the floors (hashing,
 //! writing, a bare `curl` upload and download against the same registry) and the peers (`wkg`,
 //! the `oras` Python SDK) when they are there, prints the table and writes
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::env;
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::io::{self, Read as _};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -26,9 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use crate::registry::LocalRegistry;
+use wasm_testkit::{LocalRegistry, LoggedRequest};
+
 use crate::report::{self, Batch, Counts, MIB, Machine, Op, Peer, Results, Sample, Series, Tool};
-use crate::{cmd, deps, generator, interrupt};
+use crate::sandbox::Sandbox;
+use crate::{cmd, deps, generator, interrupt, registry};
 
 /// Components in the batch.
 const BATCH_COUNT: usize = 100;
@@ -42,122 +44,85 @@ const BATCH_SEED: u64 = 0xba7c_0000;
 const TAG: &str = "1.0.0";
 /// Where the document goes, relative to the workspace root.
 const DOCUMENT: &str = "docs/benchmarks.md";
-/// Runs below which the document is not written: the issue asks for at least 5.
+/// Runs below which the document is not written: its figures are medians of at least 5.
 const MIN_RUNS_FOR_DOCUMENT: usize = 5;
 
-/// The options of `cargo xtask bench`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `cargo xtask bench`: measure push/pull against a local registry beside the floors and the
+/// peers; write docs/benchmarks.md.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask bench --quick                   a first look: 1 and 16 MiB, 3 runs, nothing written
+  cargo xtask bench --peers                   the run behind docs/benchmarks.md, wkg and oras too
+  cargo xtask bench --wasm ./wasm --no-write  measure another build of `wasm`")]
 pub(crate) struct Options {
-    /// Runs per step.
-    pub(crate) runs: usize,
-    /// Runs per start-up step.
-    pub(crate) startup_runs: usize,
-    /// Component sizes in MiB, ascending, without duplicates.
-    pub(crate) sizes_mib: Vec<u64>,
-    /// Install the peers first.
+    /// Runs per step [default: 5; 3 with --quick]; start-up steps run max(N, 30) times
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    runs: Option<u16>,
+    /// Component sizes in MiB, 1 to 1024, separated by commas [default: 1,16,64; 1,16 with
+    /// --quick]
+    #[arg(
+        long,
+        value_name = "1,16,64",
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=1024)
+    )]
+    sizes: Vec<u64>,
+    /// Install wkg (cargo install, a long build) and oras (pip) first, into target/bench-peers
+    #[arg(long)]
     pub(crate) peers: bool,
-    /// Write docs/benchmarks.md.
-    pub(crate) write: bool,
-    /// Measure this binary instead of building `wasm`.
+    /// Print the table only, leave docs/benchmarks.md alone
+    #[arg(long)]
+    no_write: bool,
+    /// 1 and 16 MiB, 3 runs, 10 start-up runs; implies --no-write
+    #[arg(long)]
+    quick: bool,
+    /// Measure this `wasm` binary instead of building the workspace's
+    #[arg(long, value_name = "PATH")]
     pub(crate) wasm: Option<PathBuf>,
 }
 
 impl Options {
-    /// What `bench` prints in `cargo xtask help`.
-    pub(crate) const USAGE: &str = "  bench     Measure push/pull against a local registry beside the floors and peers (issue 5);
-            write docs/benchmarks.md
-              --runs N        runs per step (default 5; start-up steps run max(N, 30) times)
-              --sizes 1,16,64 component sizes in MiB (default 1,16,64)
-              --peers         install wkg (cargo install, a long build) and oras (pip) first,
-                              into target/bench-peers
-              --no-write      print the table only, leave docs/benchmarks.md alone
-              --quick         1 and 16 MiB, 3 runs, 10 start-up runs, implies --no-write
-              --wasm PATH     measure this `wasm` binary instead of building the workspace's
-";
+    /// Runs per step.
+    pub(crate) fn runs(&self) -> usize {
+        let default = if self.quick { 3 } else { 5 };
+        self.runs.map_or(default, usize::from)
+    }
 
-    /// Parses the arguments after `bench`; the error is a one-line message for the user.
-    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
-        let mut runs = None;
-        let mut sizes = None;
-        let mut peers = false;
-        let mut write = true;
-        let mut quick = false;
-        let mut wasm = None;
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-                _ => (arg.as_str(), None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next().cloned())
-                    .ok_or_else(|| format!("`{flag}` needs a value"))
-            };
-            match flag {
-                "--runs" => {
-                    let text = value()?;
-                    let number: usize = text
-                        .parse()
-                        .ok()
-                        .filter(|&n| (1..=1000).contains(&n))
-                        .ok_or_else(|| {
-                            format!("invalid --runs `{text}`: expected a number from 1 to 1000")
-                        })?;
-                    runs = Some(number);
-                }
-                "--sizes" => {
-                    let text = value()?;
-                    let mut list = text
-                        .split(',')
-                        .map(|part| {
-                            part.trim()
-                                .parse::<u64>()
-                                .ok()
-                                .filter(|&n| (1..=1024).contains(&n))
-                                .ok_or_else(|| {
-                                    format!(
-                                        "invalid --sizes `{text}`: expected MiB from 1 to 1024, \
-                                         separated by commas"
-                                    )
-                                })
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    list.sort_unstable();
-                    list.dedup();
-                    sizes = Some(list);
-                }
-                "--wasm" => {
-                    let text = value()?;
-                    if text.is_empty() {
-                        return Err("`--wasm` needs a non-empty path".to_owned());
-                    }
-                    wasm = Some(PathBuf::from(text));
-                }
-                "--peers" if inline.is_none() => peers = true,
-                "--no-write" if inline.is_none() => write = false,
-                "--quick" if inline.is_none() => quick = true,
-                _ => return Err(format!("unexpected argument `{arg}` for `bench`")),
-            }
-        }
-        let default_runs = if quick { 3 } else { 5 };
-        let runs = runs.unwrap_or(default_runs);
-        let write = write && !quick;
-        if write && runs < MIN_RUNS_FOR_DOCUMENT {
+    /// Runs per start-up step.
+    pub(crate) fn startup_runs(&self) -> usize {
+        if self.quick { 10 } else { self.runs().max(30) }
+    }
+
+    /// Component sizes in MiB, ascending, without duplicates.
+    pub(crate) fn sizes_mib(&self) -> Vec<u64> {
+        let mut sizes = match (self.sizes.is_empty(), self.quick) {
+            (false, _) => self.sizes.clone(),
+            (true, true) => vec![1, 16],
+            (true, false) => vec![1, 16, 64],
+        };
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
+    /// Whether to write docs/benchmarks.md.
+    pub(crate) fn write(&self) -> bool {
+        !self.no_write && !self.quick
+    }
+
+    /// What clap cannot check alone: a document needs enough runs.
+    ///
+    /// # Errors
+    ///
+    /// A one-line message for the user.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.write() && self.runs() < MIN_RUNS_FOR_DOCUMENT {
             return Err(format!(
                 "{DOCUMENT} needs at least {MIN_RUNS_FOR_DOCUMENT} runs per step: raise --runs \
                  or add --no-write"
             ));
         }
-        Ok(Self {
-            runs,
-            startup_runs: if quick { 10 } else { runs.max(30) },
-            sizes_mib: sizes.unwrap_or_else(|| if quick { vec![1, 16] } else { vec![1, 16, 64] }),
-            peers,
-            write,
-            wasm,
-        })
+        Ok(())
     }
 }
 
@@ -174,7 +139,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
             bail!("`{program}` is needed for the floors (`cargo xtask deps` installs curl)");
         }
     }
-    let target = target_dir()?;
+    let target = cmd::target_dir()?;
     let peers_dir = target.join("bench-peers");
     if options.peers {
         step("peers")?;
@@ -191,7 +156,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         }
         None => {
             step("build")?;
-            build_wasm(&target)?
+            cmd::build_release_wasm(&target).context("could not build wasm")?
         }
     };
     println!("measuring {}", wasm.display());
@@ -200,7 +165,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     let components = target.join("bench").join("components");
     let started = Instant::now();
     let mut files = Vec::new();
-    for &mib in &options.sizes_mib {
+    for &mib in &options.sizes_mib() {
         let path = generator::cached(&components, usize::try_from(mib * MIB)?, SIZE_SEED + mib)?;
         files.push((mib * MIB, path));
     }
@@ -221,7 +186,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     );
 
     step("registry")?;
-    let registry = LocalRegistry::start().context("could not start the local registry")?;
+    let registry = registry::start()?;
     println!("registry: http://{}", registry.addr());
     let work = tempfile::Builder::new()
         .prefix("work-")
@@ -236,7 +201,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         registry: &registry,
         work: work.path().to_path_buf(),
         components: components.clone(),
-        runs: options.runs,
+        runs: options.runs(),
         wkg: wkg.as_ref().ok().cloned(),
         oras: oras.as_ref().ok().cloned(),
         series: Vec::new(),
@@ -276,7 +241,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     step("batch")?;
     let batch = bench.batch(&batch_files)?;
     step("start-up")?;
-    bench.startup(options.startup_runs)?;
+    bench.startup(options.startup_runs())?;
     machine.load_after = load_average();
     for (tool, reason) in &bench.peer_failures {
         if let Some(peer) = peers.iter_mut().find(|peer| peer.tool == *tool) {
@@ -285,8 +250,8 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     }
 
     let results = Results {
-        runs: options.runs,
-        startup_runs: options.startup_runs,
+        runs: options.runs(),
+        startup_runs: options.startup_runs(),
         sizes: files.iter().map(|(size, _)| *size).collect(),
         series: bench.series,
         counts: bench.counts,
@@ -300,7 +265,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     println!("{}", report::table(&results));
     println!("{}", report::targets_table(&report::targets(&results)));
     println!("{}", report::where_time_goes(&results));
-    if options.write {
+    if options.write() {
         let path = cmd::workspace_root().join(DOCUMENT);
         fs::write(&path, report::document(&results))
             .with_context(|| format!("could not write {}", path.display()))?;
@@ -969,24 +934,17 @@ impl Bench<'_> {
 
     /// Where the registry's log ends now.
     fn log_mark(&self) -> u64 {
-        fs::metadata(self.log_path()).map_or(0, |m| m.len())
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.registry.dir().join("registry.log")
+        self.registry.log_len()
     }
 
     /// The requests in the registry's access log after `mark`.
-    fn requests_since(&self, mark: u64) -> Result<Vec<Request>> {
+    fn requests_since(&self, mark: u64) -> Result<Vec<LoggedRequest>> {
         // Distribution writes the access-log line as it finishes the response; give the last
         // one a moment.
         thread::sleep(Duration::from_millis(50));
-        let mut file = File::open(self.log_path()).context("could not open the registry's log")?;
-        file.seek(SeekFrom::Start(mark))?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text)?;
-        let text = String::from_utf8_lossy(&text);
-        Ok(text.lines().filter_map(parse_access_line).collect())
+        self.registry
+            .requests_since(mark)
+            .context("could not read the registry's log")
     }
 }
 
@@ -1012,31 +970,6 @@ fn curl() -> Command {
     let mut command = Command::new("curl");
     command.args(["-q", "-sS", "-f"]);
     command
-}
-
-/// One request in the registry's access log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Request {
-    method: String,
-    uri: String,
-}
-
-/// A request from a line of distribution's access log (Apache combined format):
-/// `127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`; `None` for its other lines
-/// (`time="..." level=info msg=...`).
-fn parse_access_line(line: &str) -> Option<Request> {
-    if line.starts_with("time=") {
-        return None;
-    }
-    let (_, rest) = line.split_once("] \"")?;
-    let (request, _) = rest.split_once('"')?;
-    let mut parts = request.split(' ');
-    let method = parts.next()?.to_owned();
-    let uri = parts.next()?.to_owned();
-    if !uri.starts_with('/') {
-        return None;
-    }
-    Some(Request { method, uri })
 }
 
 /// The value of header `name` (lowercase) in a block of HTTP response headers.
@@ -1181,53 +1114,6 @@ fn wait_with_rusage(child: Child) -> io::Result<(ExitStatus, u64)> {
     }
     let rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
     Ok((ExitStatus::from_raw(status), rss_kib))
-}
-
-/// A throwaway home for one measured command (or a few that share a cache), removed when
-/// dropped.
-struct Sandbox {
-    dir: PathBuf,
-}
-
-impl Sandbox {
-    fn create(dir: PathBuf) -> Result<Self> {
-        let sandbox = Self { dir };
-        for (_, path) in sandbox.env() {
-            fs::create_dir_all(&path)
-                .with_context(|| format!("could not create {}", path.display()))?;
-        }
-        Ok(sandbox)
-    }
-
-    /// The variables that point every configuration, cache and credential lookup inside.
-    fn env(&self) -> [(&'static str, PathBuf); 7] {
-        crate::demo::sandbox_env(&self.dir)
-    }
-
-    /// `program` set to run inside, the sandbox its working directory, without the user's
-    /// variables that would point it elsewhere.
-    fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new(program);
-        command.current_dir(&self.dir);
-        for (key, _) in env::vars_os() {
-            let name = key.to_string_lossy();
-            if name.starts_with("WASM_")
-                || name.starts_with("WKG_")
-                || name == "REGISTRY_AUTH_FILE"
-                || name == "RUST_LOG"
-            {
-                command.env_remove(&key);
-            }
-        }
-        command.envs(self.env());
-        command
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// `wkg`, found.
@@ -1383,37 +1269,6 @@ fn install_peers(dir: &Path) {
     }
 }
 
-/// `cargo build --release -p wasm-cli` and the path of the binary.
-fn build_wasm(target: &Path) -> Result<PathBuf> {
-    let mut build = cmd::cargo();
-    build.args(["build", "--release", "-p", "wasm-cli"]);
-    if env::var_os("CARGO_TARGET_DIR").is_some() {
-        build.env("CARGO_TARGET_DIR", target);
-    }
-    cmd::run(&mut build).context("could not build wasm")?;
-    let wasm = target
-        .join("release")
-        .join(format!("wasm{}", env::consts::EXE_SUFFIX));
-    if !wasm.is_file() {
-        bail!(
-            "the build succeeded but {} is not there (a `build.target-dir` in a cargo config? \
-             set CARGO_TARGET_DIR instead)",
-            wasm.display()
-        );
-    }
-    Ok(wasm)
-}
-
-/// `$CARGO_TARGET_DIR` made absolute, or the workspace's `target/`.
-fn target_dir() -> Result<PathBuf> {
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            std::path::absolute(&dir).context("could not resolve CARGO_TARGET_DIR")
-        }
-        _ => Ok(cmd::workspace_root().join("target")),
-    }
-}
-
 /// The machine, from /proc and a few commands.
 fn machine(wasm: &Path, bench: &Bench<'_>) -> Result<Machine> {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -1500,88 +1355,93 @@ fn load_average() -> String {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Options, String> {
-        Options::parse(&args.iter().map(|&a| a.to_owned()).collect::<Vec<_>>())
+    use clap::error::ErrorKind;
+
+    use crate::Command as Xtask;
+    use crate::tests::{assert_usage_error, parse_args};
+
+    /// `cargo xtask bench ARGS` through the clap definitions and [`Options::check`].
+    fn parse(args: &[&str]) -> Options {
+        match parse_args(&[&["bench"], args].concat()) {
+            Ok(Xtask::Bench(options)) => options,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    /// What the options resolve to: runs, start-up runs, sizes, peers, write, wasm.
+    fn resolved(options: &Options) -> (usize, usize, Vec<u64>, bool, bool, Option<PathBuf>) {
+        (
+            options.runs(),
+            options.startup_runs(),
+            options.sizes_mib(),
+            options.peers,
+            options.write(),
+            options.wasm.clone(),
+        )
     }
 
     #[test]
     fn options() {
         assert_eq!(
-            parse(&[]),
-            Ok(Options {
-                runs: 5,
-                startup_runs: 30,
-                sizes_mib: vec![1, 16, 64],
-                peers: false,
-                write: true,
-                wasm: None,
-            })
+            resolved(&parse(&[])),
+            (5, 30, vec![1, 16, 64], false, true, None)
         );
         assert_eq!(
-            parse(&["--quick"]),
-            Ok(Options {
-                runs: 3,
-                startup_runs: 10,
-                sizes_mib: vec![1, 16],
-                peers: false,
-                write: false,
-                wasm: None,
-            })
+            resolved(&parse(&["--quick"])),
+            (3, 10, vec![1, 16], false, false, None)
         );
-        let custom = parse(&["--runs=7", "--sizes", "64,1,1", "--peers", "--no-write"]).unwrap();
-        assert_eq!((custom.runs, custom.startup_runs), (7, 30));
-        assert_eq!(custom.sizes_mib, vec![1, 64]);
-        assert!(custom.peers && !custom.write);
+        let custom = parse(&["--runs=7", "--sizes", "64,1,1", "--peers", "--no-write"]);
+        assert_eq!((custom.runs(), custom.startup_runs()), (7, 30));
+        assert_eq!(custom.sizes_mib(), vec![1, 64]);
+        assert!(custom.peers && !custom.write());
+        assert_eq!(parse(&["--runs", "40", "--no-write"]).startup_runs(), 40);
         assert_eq!(
-            parse(&["--runs", "40", "--no-write"]).unwrap().startup_runs,
-            40
+            parse(&["--wasm", "target/wasm", "--no-write", "--runs", "1"]).wasm,
+            Some(PathBuf::from("target/wasm"))
         );
     }
 
     #[test]
     fn bad_options() {
-        let cases: &[(&[&str], &str)] = &[
-            (&["--runs"], "`--runs` needs a value"),
+        let cases: &[(&[&str], ErrorKind, &str)] = &[
+            (&["--runs"], ErrorKind::InvalidValue, "--runs <N>"),
             (
                 &["--runs", "0"],
-                "invalid --runs `0`: expected a number from 1 to 1000",
+                ErrorKind::ValueValidation,
+                "0 is not in 1..=1000",
+            ),
+            (
+                &["--runs", "1001"],
+                ErrorKind::ValueValidation,
+                "1001 is not in 1..=1000",
             ),
             (
                 &["--sizes", "1,x"],
-                "invalid --sizes `1,x`: expected MiB from 1 to 1024, separated by commas",
+                ErrorKind::ValueValidation,
+                "invalid value 'x'",
+            ),
+            (
+                &["--sizes", "1,2000"],
+                ErrorKind::ValueValidation,
+                "2000 is not in 1..=1024",
             ),
             (
                 &["--runs", "3"],
+                ErrorKind::ArgumentConflict,
                 "docs/benchmarks.md needs at least 5 runs per step: raise --runs or add --no-write",
             ),
+            (&["--peers=yes"], ErrorKind::TooManyValues, "--peers"),
+            (&["--wasm="], ErrorKind::InvalidValue, "--wasm <PATH>"),
             (
-                &["--peers=yes"],
-                "unexpected argument `--peers=yes` for `bench`",
+                &["fast"],
+                ErrorKind::UnknownArgument,
+                "unexpected argument 'fast'",
             ),
-            (&["fast"], "unexpected argument `fast` for `bench`"),
         ];
-        for (args, message) in cases {
-            assert_eq!(parse(args), Err((*message).to_owned()), "{args:?}");
+        for &(args, kind, message) in cases {
+            assert_usage_error(&[&["bench"], args].concat(), kind, message);
         }
-    }
-
-    #[test]
-    fn access_log_lines() {
-        let line = r#"127.0.0.1 - - [12/Nov/2026:09:00:00 +0000] "PUT /v2/r/blobs/uploads/x?_state=a&digest=sha256:b HTTP/1.1" 201 0 "" "curl/7.88.1""#;
-        assert_eq!(
-            parse_access_line(line),
-            Some(Request {
-                method: "PUT".to_owned(),
-                uri: "/v2/r/blobs/uploads/x?_state=a&digest=sha256:b".to_owned()
-            })
-        );
-        assert_eq!(
-            parse_access_line(
-                r#"time="2026-11-12T09:00:00Z" level=info msg="response completed" http.request.uri="/v2/""#
-            ),
-            None
-        );
-        assert_eq!(parse_access_line("garbage"), None);
+        assert_eq!(parse(&["--runs", "3", "--no-write"]).runs(), 3);
     }
 
     #[test]

@@ -34,6 +34,48 @@ pub(crate) fn cargo() -> Command {
     cmd
 }
 
+/// `$CARGO_TARGET_DIR` made absolute (cargo reads a relative one from the current directory),
+/// or the workspace's `target/`.
+///
+/// # Errors
+///
+/// When `CARGO_TARGET_DIR` cannot be made absolute.
+pub(crate) fn target_dir() -> Result<PathBuf> {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            std::path::absolute(&dir).context("could not resolve CARGO_TARGET_DIR")
+        }
+        _ => Ok(workspace_root().join("target")),
+    }
+}
+
+/// `cargo build --release -p wasm-cli` into `target` (from [`target_dir`]), then the path of the
+/// `wasm` binary it made.
+///
+/// # Errors
+///
+/// When the build fails, or the binary is not where it should be.
+pub(crate) fn build_release_wasm(target: &Path) -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "wasm-cli"]);
+    // Absolute, because the build runs from the workspace root and not from our directory.
+    if std::env::var_os("CARGO_TARGET_DIR").is_some() {
+        build.env("CARGO_TARGET_DIR", target);
+    }
+    run(&mut build)?;
+    let wasm = target
+        .join("release")
+        .join(format!("wasm{}", std::env::consts::EXE_SUFFIX));
+    if !wasm.is_file() {
+        bail!(
+            "the build succeeded but {} is not there (a `build.target-dir` in a cargo config? \
+             set CARGO_TARGET_DIR instead)",
+            wasm.display()
+        );
+    }
+    Ok(wasm)
+}
+
 /// Runs `cmd` after echoing it, with its output going straight to ours.
 ///
 /// # Errors

@@ -3,21 +3,21 @@
 //!
 //! What must stay true: the demo never reads or writes the user's own configuration or
 //! credentials. Every `wasm` command runs with `HOME`, the XDG directories and `DOCKER_CONFIG`
-//! in a temporary sandbox, and without the user's `WASM_*` and `REGISTRY_AUTH_FILE` variables.
+//! in a temporary [`Sandbox`], and without the user's `WASM_*` and `REGISTRY_AUTH_FILE` variables.
 //! The registry is plain HTTP on 127.0.0.1, so this also assumes `wasm` talks plain HTTP to a
 //! loopback registry without being told.
 
-use std::env;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use crate::registry::LocalRegistry;
-use crate::{cmd, deps, interrupt};
+use wasm_testkit::LocalRegistry;
+
+use crate::sandbox::Sandbox;
+use crate::{cmd, deps, interrupt, registry};
 
 /// The component the demo pushes, relative to the workspace root.
 const EXAMPLE: &str = "examples/hello.wasm";
@@ -42,15 +42,16 @@ pub(crate) fn run() -> Result<()> {
     }
 
     step("build")?;
-    let wasm = build_wasm()?;
+    let wasm = cmd::build_release_wasm(&cmd::target_dir()?).context("demo step `build` failed")?;
+    println!("using {}", wasm.display());
     step("deps")?;
     deps::ensure(&[deps::DOCKER_REGISTRY])?;
     step("registry")?;
-    let registry = LocalRegistry::start().context("could not start the local registry")?;
+    let registry = registry::start()?;
     let addr = registry.addr();
     println!("registry: http://{addr}");
 
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::temporary("wasm-demo-")?;
     let demo = Demo {
         wasm: &wasm,
         sandbox: &sandbox,
@@ -83,6 +84,8 @@ impl Demo<'_> {
     fn wasm(&self, name: &str, args: &[&dyn AsRef<OsStr>]) -> Result<()> {
         step(name)?;
         let mut command = self.sandbox.command(self.wasm);
+        // From the workspace root, so that the commands shown name `examples/hello.wasm`.
+        command.current_dir(cmd::workspace_root());
         command.args(args.iter().map(|arg| arg.as_ref()));
         cmd::run(&mut command).map_err(|err| {
             // After Ctrl-C the failure is ours, not the registry's: its log would be noise.
@@ -104,41 +107,6 @@ fn step(name: &str) -> Result<()> {
     }
     println!("==> {name}");
     Ok(())
-}
-
-/// `cargo build --release -p wasm-cli`, then the path of the binary it made.
-fn build_wasm() -> Result<PathBuf> {
-    let target_dir = target_dir()?;
-    let mut build = cmd::cargo();
-    build.args(["build", "--release", "-p", "wasm-cli"]);
-    // Absolute, because the build runs from the workspace root and not from our directory.
-    if env::var_os("CARGO_TARGET_DIR").is_some() {
-        build.env("CARGO_TARGET_DIR", &target_dir);
-    }
-    cmd::run(&mut build).context("demo step `build` failed")?;
-    let wasm = target_dir
-        .join("release")
-        .join(format!("wasm{}", env::consts::EXE_SUFFIX));
-    if !wasm.is_file() {
-        bail!(
-            "the build succeeded but {} is not there (a `build.target-dir` in a cargo config? \
-             set CARGO_TARGET_DIR instead)",
-            wasm.display()
-        );
-    }
-    println!("using {}", wasm.display());
-    Ok(wasm)
-}
-
-/// `$CARGO_TARGET_DIR` made absolute (cargo reads a relative one from the current directory),
-/// or the workspace's `target/`.
-fn target_dir() -> Result<PathBuf> {
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            std::path::absolute(&dir).context("could not resolve CARGO_TARGET_DIR")
-        }
-        _ => Ok(cmd::workspace_root().join("target")),
-    }
 }
 
 /// Checks that the pulled file is the pushed one, byte for byte, and says so.
@@ -170,72 +138,6 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A throwaway home for the `wasm` commands, removed when dropped.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    /// Creates the directory and the homes below it.
-    fn new() -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("wasm-demo-")
-            .tempdir()
-            .context("could not create the demo's sandbox directory")?;
-        let sandbox = Self { dir };
-        for (_, path) in sandbox.env() {
-            fs::create_dir_all(&path)
-                .with_context(|| format!("could not create {}", path.display()))?;
-        }
-        Ok(sandbox)
-    }
-
-    /// The sandbox's root, where the pulled file goes too.
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The variables that point every configuration, cache and credential lookup into the
-    /// sandbox (Docker's, podman's via `XDG_RUNTIME_DIR`, and the XDG base directories).
-    fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        sandbox_env(self.dir()).into()
-    }
-
-    /// `program` set to run inside the sandbox, from the workspace root.
-    fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new(program);
-        command.current_dir(cmd::workspace_root());
-        for (key, _) in env::vars_os() {
-            if is_user_setting(&key) {
-                command.env_remove(key);
-            }
-        }
-        command.envs(self.env());
-        command
-    }
-}
-
-/// Whether an inherited variable could point `wasm` at the user's own configuration.
-fn is_user_setting(key: &OsString) -> bool {
-    let key = key.to_string_lossy();
-    key.starts_with("WASM_") || key == "REGISTRY_AUTH_FILE"
-}
-
-/// The variables that point every configuration, cache and credential lookup of `wasm` into
-/// the sandbox directory `dir` (Docker's, podman's via `XDG_RUNTIME_DIR`, the XDG base
-/// directories); shared by the demo and the benchmark.
-pub(crate) fn sandbox_env(dir: &Path) -> [(&'static str, PathBuf); 7] {
-    [
-        ("HOME", dir.join("home")),
-        ("XDG_CONFIG_HOME", dir.join("config")),
-        ("XDG_CACHE_HOME", dir.join("cache")),
-        ("XDG_DATA_HOME", dir.join("data")),
-        ("XDG_STATE_HOME", dir.join("state")),
-        ("XDG_RUNTIME_DIR", dir.join("run")),
-        ("DOCKER_CONFIG", dir.join("docker")),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,19 +160,5 @@ mod tests {
         fs::write(&b, b"two!").unwrap();
         let err = compare(&a, &b).unwrap_err().to_string();
         assert!(err.contains("4 bytes") && err.contains("3 bytes"), "{err}");
-    }
-
-    #[test]
-    fn the_sandbox_hides_the_users_settings() {
-        assert!(is_user_setting(&"WASM_CONFIG".into()));
-        assert!(is_user_setting(&"REGISTRY_AUTH_FILE".into()));
-        assert!(!is_user_setting(&"PATH".into()));
-        let sandbox = Sandbox::new().unwrap();
-        let command = sandbox.command(Path::new("wasm"));
-        let home = command
-            .get_envs()
-            .find(|(key, _)| *key == "HOME")
-            .and_then(|(_, value)| value);
-        assert_eq!(home, Some(sandbox.dir().join("home").as_os_str()));
     }
 }

@@ -63,11 +63,6 @@ pub(crate) const ALL: &[Package] = &[
 ];
 
 impl Package {
-    /// The Debian package name.
-    pub(crate) fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// Whether the package's program is there.
     fn is_installed(&self) -> bool {
         if self.program.contains('/') {

@@ -23,53 +23,15 @@ pub(crate) const TARGETS: &[&str] = &[
     "wasm_validation",
 ];
 
-/// Options of `cargo xtask fuzz`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `cargo xtask fuzz`: build the cargo-fuzz targets in fuzz/ and run each for a while.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub(crate) struct Options {
-    /// Seconds per target.
+    /// Seconds per target
+    #[arg(long, value_name = "N", default_value_t = 60)]
     pub(crate) seconds: u64,
-    /// Only this target.
+    /// Only this target
+    #[arg(long, value_name = "T", value_parser = clap::builder::PossibleValuesParser::new(TARGETS))]
     pub(crate) target: Option<String>,
-}
-
-impl Options {
-    /// The usage lines for `cargo xtask help`.
-    pub(crate) const USAGE: &'static str =
-        "  fuzz      Build the cargo-fuzz targets in fuzz/ and run each for a while
-              --seconds N  per target (default 60)
-              --target T   only target T
-";
-
-    /// Parses the arguments after `fuzz`.
-    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
-        let mut options = Options {
-            seconds: 60,
-            target: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--seconds" => {
-                    let value = args.next().ok_or("--seconds needs a number")?;
-                    options.seconds = value.parse().map_err(|_| {
-                        format!("--seconds takes a number of seconds, not `{value}`")
-                    })?;
-                }
-                "--target" => {
-                    let value = args.next().ok_or("--target needs a name")?;
-                    if !TARGETS.contains(&value.as_str()) {
-                        return Err(format!(
-                            "unknown fuzz target `{value}`; the targets are {}",
-                            TARGETS.join(", ")
-                        ));
-                    }
-                    options.target = Some(value.clone());
-                }
-                other => return Err(format!("unexpected argument `{other}` for `fuzz`")),
-            }
-        }
-        Ok(options)
-    }
 }
 
 /// Ensures `cargo fuzz` is installed, then runs the targets.
@@ -154,20 +116,34 @@ fn ensure_cargo_fuzz() -> Result<()> {
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    use crate::Command as Xtask;
+    use crate::tests::parse_args;
+
+    /// `cargo xtask fuzz ARGS` through the clap definitions.
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        match parse_args(&[&["fuzz"], args].concat())? {
+            Xtask::Fuzz(options) => Ok(options),
+            other => panic!("{args:?}: {other:?}"),
+        }
     }
 
     #[test]
     fn options() {
         assert_eq!(
-            Options::parse(&args(&["--seconds", "5", "--target", "reference"])),
-            Ok(Options {
+            parse(&["--seconds", "5", "--target", "reference"]).unwrap(),
+            Options {
                 seconds: 5,
                 target: Some("reference".into())
-            })
+            }
         );
-        assert!(Options::parse(&args(&["--target", "nope"])).is_err());
-        assert!(Options::parse(&args(&["--seconds", "x"])).is_err());
+        assert_eq!(
+            parse(&[]).unwrap(),
+            Options {
+                seconds: 60,
+                target: None
+            }
+        );
+        assert!(parse(&["--target", "nope"]).is_err());
+        assert!(parse(&["--seconds", "x"]).is_err());
     }
 }

@@ -1,8 +1,9 @@
 //! `cargo xtask`: developer automation for the `wasm` workspace, in Rust so that it runs the same
 //! on every machine that can build the workspace (the cargo-xtask convention).
 //!
-//! This file only parses the command line and dispatches; each command has its own module.
-//! Exit status: 0 on success, 1 when a command fails, 2 on bad usage, 130 after Ctrl-C.
+//! This file only parses the command line (clap) and dispatches; each command has its own module,
+//! whose `Options` are its flags. Exit status: 0 on success, 1 when a command fails, 2 on bad
+//! usage, 130 after Ctrl-C.
 
 // Printing progress is this program's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -17,69 +18,64 @@ mod generator;
 mod interrupt;
 mod registry;
 mod report;
+mod sandbox;
 
 use std::ffi::OsString;
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// What `cargo xtask help` prints (`{bench}` stands for [`bench::Options::USAGE`]).
-const USAGE: &str = "\
-Developer automation for the `wasm` workspace
+use anyhow::Result;
+use clap::error::ErrorKind;
+use clap::{CommandFactory as _, Parser, Subcommand};
 
-Usage: cargo xtask <COMMAND>
+/// Developer automation for the `wasm` workspace
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true,
+    after_help = "Exit status: 0 on success, 1 when a command fails, 2 on bad usage, 130 after Ctrl-C."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Commands:
-  ci        The whole CI run, what .ci/run calls: deps, fmt, clippy, tests
-  deps      Check the system tools the tests need; install the missing ones (as root)
-  registry  Serve a local plain-HTTP registry on 127.0.0.1 until Ctrl-C
-              --port N   listen on port N (default, or 0: a free port)
-              --dir DIR  keep config.yml and storage/ in DIR (default: a temporary directory)
-  demo      Build `wasm` and round-trip examples/hello.wasm through a local registry
-{bench}
-{fuzz}  help      Print this message
-
-Exit status: 0 on success, 1 when a command fails, 2 on bad usage, 130 after Ctrl-C.
-";
-
-/// A parsed command line.
-#[derive(Debug, PartialEq, Eq)]
-enum Task {
-    Help,
+/// The commands.
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum Command {
+    /// The whole CI run, what .ci/run calls: deps, fmt, clippy, fuzz, tests
     Ci,
+    /// Check the system tools the tests need; install the missing ones (as root)
     Deps,
-    Registry {
-        port: Option<u16>,
-        dir: Option<PathBuf>,
-    },
+    /// Serve a local plain-HTTP registry on 127.0.0.1 until Ctrl-C
+    Registry(registry::Options),
+    /// Build `wasm` and round-trip examples/hello.wasm through a local registry
     Demo,
+    /// Measure push/pull against a local registry beside the floors and peers; write
+    /// docs/benchmarks.md
     Bench(bench::Options),
+    /// Build the cargo-fuzz targets in fuzz/ and run each for a while
     Fuzz(fuzz::Options),
 }
 
+impl Command {
+    /// Runs the command.
+    fn run(self) -> Result<()> {
+        match self {
+            Command::Ci => ci::run(),
+            Command::Deps => deps::ensure(deps::ALL),
+            Command::Registry(options) => registry::serve(options),
+            Command::Demo => demo::run(),
+            Command::Bench(options) => bench::run(&options),
+            Command::Fuzz(options) => fuzz::run(&options),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let task = match parse(std::env::args_os().skip(1)) {
-        Ok(task) => task,
-        Err(message) => {
-            eprintln!("error: {message}\n");
-            eprint!("{}", usage());
-            return ExitCode::from(2);
-        }
-    };
-    let result = match task {
-        Task::Help => {
-            // `cargo xtask help | head -1` must not panic on the closed pipe.
-            let _ = std::io::stdout().write_all(usage().as_bytes());
-            Ok(())
-        }
-        Task::Ci => ci::run(),
-        Task::Deps => deps::ensure(deps::ALL),
-        Task::Registry { port, dir } => registry::serve(port, dir),
-        Task::Demo => demo::run(),
-        Task::Bench(options) => bench::run(&options),
-        Task::Fuzz(options) => fuzz::run(&options),
-    };
-    match result {
+    // Help goes to stdout with status 0 (a closed pipe is ignored); bad usage to stderr with 2.
+    let command = parse(std::env::args_os()).unwrap_or_else(|err| err.exit());
+    match command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -99,104 +95,70 @@ fn main() -> ExitCode {
     }
 }
 
-/// The help text, with every command's lines in it.
-fn usage() -> String {
-    USAGE
-        .replace("{bench}\n", bench::Options::USAGE)
-        .replace("{fuzz}", fuzz::Options::USAGE)
-}
-
-/// Parses the arguments after `cargo xtask`; the error is a one-line message for the user.
-fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Task, String> {
-    let args = args
-        .into_iter()
-        .map(|arg| {
-            arg.into_string()
-                .map_err(|arg| format!("argument is not valid UTF-8: {}", arg.to_string_lossy()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let Some((command, rest)) = args.split_first() else {
-        return Err("missing command".to_owned());
-    };
-    if rest.iter().any(|arg| arg == "-h" || arg == "--help") {
-        return Ok(Task::Help);
+/// Parses the command line, `cargo xtask` first, including the checks clap cannot make alone.
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, clap::Error> {
+    let cli = Cli::try_parse_from(args)?;
+    if let Command::Bench(options) = &cli.command {
+        options.check().map_err(|message| {
+            // The error shows the usage of `bench`, as clap's own errors about it do.
+            let mut cli = Cli::command();
+            cli.build();
+            let bench = cli
+                .find_subcommand_mut("bench")
+                .expect("`bench` is a command");
+            bench.error(ErrorKind::ArgumentConflict, message)
+        })?;
     }
-    let no_arguments = |task: Task| match rest.first() {
-        Some(arg) => Err(format!("unexpected argument `{arg}` for `{command}`")),
-        None => Ok(task),
-    };
-    match command.as_str() {
-        "help" | "-h" | "--help" => Ok(Task::Help),
-        "ci" => no_arguments(Task::Ci),
-        "deps" => no_arguments(Task::Deps),
-        "demo" => no_arguments(Task::Demo),
-        "registry" => parse_registry(rest),
-        "bench" => bench::Options::parse(rest).map(Task::Bench),
-        "fuzz" => fuzz::Options::parse(rest).map(Task::Fuzz),
-        other => Err(format!("unknown command `{other}`")),
-    }
-}
-
-/// Parses `registry [--port N] [--dir DIR]`, also as `--port=N` and `--dir=DIR`.
-fn parse_registry(args: &[String]) -> Result<Task, String> {
-    let mut port = None;
-    let mut dir = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next().cloned())
-                .ok_or_else(|| format!("`{flag}` needs a value"))
-        };
-        match flag {
-            "--port" => {
-                let text = value()?;
-                let number = text.parse().map_err(|_| {
-                    format!("invalid port `{text}`: expected a number from 0 to 65535")
-                })?;
-                port = Some(number);
-            }
-            "--dir" => {
-                let text = value()?;
-                if text.is_empty() {
-                    return Err("`--dir` needs a non-empty path".to_owned());
-                }
-                dir = Some(PathBuf::from(text));
-            }
-            _ => return Err(format!("unexpected argument `{arg}` for `registry`")),
-        }
-    }
-    Ok(Task::Registry { port, dir })
+    Ok(cli.command)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse_str(args: &[&str]) -> Result<Task, String> {
-        parse(args.iter().map(OsString::from))
+    /// `cargo xtask ARGS` through [`parse`].
+    pub(crate) fn parse_args(args: &[&str]) -> Result<Command, clap::Error> {
+        parse(
+            std::iter::once("cargo xtask")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    /// Panics unless `cargo xtask ARGS` is a usage error of `kind` (exit status 2) whose message
+    /// contains `message`.
+    #[track_caller]
+    pub(crate) fn assert_usage_error(args: &[&str], kind: ErrorKind, message: &str) {
+        let err = parse_args(args).unwrap_err();
+        assert_eq!(err.kind(), kind, "{args:?}: {err}");
+        assert!(err.to_string().contains(message), "{args:?}: {err}");
+        assert_eq!(err.exit_code(), 2, "{args:?}");
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn commands() {
-        assert_eq!(parse_str(&["help"]), Ok(Task::Help));
-        assert_eq!(parse_str(&["--help"]), Ok(Task::Help));
-        assert_eq!(parse_str(&["ci"]), Ok(Task::Ci));
-        assert_eq!(parse_str(&["ci", "-h"]), Ok(Task::Help));
-        assert_eq!(parse_str(&["deps"]), Ok(Task::Deps));
-        assert_eq!(parse_str(&["demo"]), Ok(Task::Demo));
+        assert_eq!(parse_args(&["ci"]).unwrap(), Command::Ci);
+        assert_eq!(parse_args(&["deps"]).unwrap(), Command::Deps);
+        assert_eq!(parse_args(&["demo"]).unwrap(), Command::Demo);
         assert!(matches!(
-            parse_str(&["bench", "--quick"]),
-            Ok(Task::Bench(bench::Options { write: false, .. }))
+            parse_args(&["bench", "--quick"]),
+            Ok(Command::Bench(options)) if !options.write()
+        ));
+        assert!(matches!(
+            parse_args(&["fuzz"]),
+            Ok(Command::Fuzz(fuzz::Options {
+                seconds: 60,
+                target: None
+            }))
         ));
         assert_eq!(
-            parse_str(&["registry"]),
-            Ok(Task::Registry {
+            parse_args(&["registry"]).unwrap(),
+            Command::Registry(registry::Options {
                 port: None,
                 dir: None
             })
@@ -204,26 +166,44 @@ mod tests {
     }
 
     #[test]
-    fn usage_lists_every_command() {
-        let usage = usage();
-        assert!(!usage.contains('{'), "{usage}");
-        for command in ["ci", "deps", "registry", "demo", "bench", "help"] {
-            assert!(usage.contains(&format!("\n  {command} ")), "{command}");
+    fn help_is_not_an_error() {
+        for args in [
+            &["help"][..],
+            &["--help"],
+            &["-h"],
+            &["ci", "-h"],
+            &["help", "bench"],
+        ] {
+            let err = parse_args(args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DisplayHelp, "{args:?}");
+            assert_eq!(err.exit_code(), 0, "{args:?}");
         }
+    }
+
+    #[test]
+    fn help_lists_every_command_and_the_exit_status() {
+        let help = Cli::command().render_help().to_string();
+        for command in ["ci", "deps", "registry", "demo", "bench", "fuzz", "help"] {
+            assert!(
+                help.contains(&format!("\n  {command} ")),
+                "{command}: {help}"
+            );
+        }
+        assert!(help.contains("Exit status: 0 on success"), "{help}");
     }
 
     #[test]
     fn registry_flags() {
         assert_eq!(
-            parse_str(&["registry", "--port", "0", "--dir=/tmp/r"]),
-            Ok(Task::Registry {
+            parse_args(&["registry", "--port", "0", "--dir=/tmp/r"]).unwrap(),
+            Command::Registry(registry::Options {
                 port: Some(0),
                 dir: Some("/tmp/r".into())
             })
         );
         assert_eq!(
-            parse_str(&["registry", "--port=5000", "--dir", "x=y"]),
-            Ok(Task::Registry {
+            parse_args(&["registry", "--port=5000", "--dir", "x=y"]).unwrap(),
+            Command::Registry(registry::Options {
                 port: Some(5000),
                 dir: Some("x=y".into())
             })
@@ -231,36 +211,73 @@ mod tests {
     }
 
     #[test]
-    fn bad_input_is_an_error_not_a_panic() {
-        let cases: &[(&[&str], &str)] = &[
-            (&[], "missing command"),
-            (&["bnech"], "unknown command `bnech`"),
-            (&["ci", "--fast"], "unexpected argument `--fast` for `ci`"),
-            (&["registry", "--port"], "`--port` needs a value"),
-            (
-                &["registry", "--port", "65536"],
-                "invalid port `65536`: expected a number from 0 to 65535",
-            ),
-            (
-                &["registry", "--port=-1"],
-                "invalid port `-1`: expected a number from 0 to 65535",
-            ),
-            (&["registry", "--dir="], "`--dir` needs a non-empty path"),
-            (
-                &["registry", "--bind", "0.0.0.0"],
-                "unexpected argument `--bind` for `registry`",
-            ),
-        ];
-        for (args, message) in cases {
-            assert_eq!(parse_str(args), Err((*message).to_owned()), "{args:?}");
+    fn bad_input_is_a_usage_error_not_a_panic() {
+        assert_usage_error(
+            &[],
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand,
+            "Usage: cargo xtask <COMMAND>",
+        );
+        assert_usage_error(
+            &["bnech"],
+            ErrorKind::InvalidSubcommand,
+            "unrecognized subcommand 'bnech'",
+        );
+        assert_usage_error(
+            &["ci", "--fast"],
+            ErrorKind::UnknownArgument,
+            "unexpected argument '--fast'",
+        );
+        assert_usage_error(
+            &["registry", "--port"],
+            ErrorKind::InvalidValue,
+            "--port <N>",
+        );
+        for (args, port) in [
+            (&["registry", "--port", "65536"][..], "65536"),
+            (&["registry", "--port=-1"], "-1"),
+        ] {
+            assert_usage_error(
+                args,
+                ErrorKind::ValueValidation,
+                &format!("invalid value '{port}' for '--port <N>'"),
+            );
         }
+        assert_usage_error(
+            &["registry", "--dir="],
+            ErrorKind::InvalidValue,
+            "--dir <DIR>",
+        );
+        assert_usage_error(
+            &["registry", "--bind", "0.0.0.0"],
+            ErrorKind::UnknownArgument,
+            "unexpected argument '--bind'",
+        );
+        // bench's own check is a usage error too, showing bench's usage.
+        assert_usage_error(
+            &["bench", "--runs", "3"],
+            ErrorKind::ArgumentConflict,
+            "docs/benchmarks.md needs at least 5 runs per step: raise --runs or add --no-write\n\n\
+             Usage: cargo xtask bench [OPTIONS]",
+        );
+        assert_usage_error(
+            &["fuzz", "--target", "nope"],
+            ErrorKind::InvalidValue,
+            "[possible values: ",
+        );
     }
 
     #[cfg(unix)]
     #[test]
-    fn non_utf8_arguments_are_refused() {
+    fn non_utf8_arguments_are_refused_where_text_is_expected() {
         use std::os::unix::ffi::OsStringExt as _;
-        let args = vec![OsString::from("registry"), OsString::from_vec(vec![0xff])];
-        assert!(parse(args).unwrap_err().contains("not valid UTF-8"));
+        let args = [
+            OsString::from("cargo xtask"),
+            OsString::from("registry"),
+            OsString::from("--port"),
+            OsString::from_vec(vec![0xff]),
+        ];
+        let err = parse(args).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUtf8, "{err}");
+        assert_eq!(err.exit_code(), 2);
     }
 }
