@@ -91,7 +91,7 @@ pub struct Transport {
     cache: Option<Cache>,
     clients: Clients,
     endpoints: Mutex<HashMap<RegistryName, Arc<Endpoint>>>,
-    tokens: Mutex<HashMap<String, Arc<Tokens>>>,
+    tokens: Mutex<HashMap<Identity, Arc<Tokens>>>,
 }
 
 impl Transport {
@@ -210,11 +210,12 @@ impl Transport {
             );
         }
         // Tokens are shared by every session with the same registry and credentials.
-        let identity = format!(
-            "{registry}|{}|{}|{withheld}",
-            resolution.credential.kind(),
-            resolution.credential.username().unwrap_or_default()
-        );
+        let identity = Identity {
+            registry: registry.clone(),
+            kind: resolution.credential.kind(),
+            username: resolution.credential.username().map(str::to_owned),
+            withheld,
+        };
         let tokens = self
             .tokens
             .lock()
@@ -407,10 +408,19 @@ impl Endpoint {
     }
 }
 
-/// Access tokens of one identity at one registry, by scope.
+/// Who asks a registry for tokens: sessions with the same identity share them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Identity {
+    registry: RegistryName,
+    kind: &'static str,
+    username: Option<String>,
+    withheld: bool,
+}
+
+/// Access tokens of one identity at one registry, by scope (the sorted scope strings).
 #[derive(Default)]
 struct Tokens {
-    by_scope: Mutex<HashMap<String, Token>>,
+    by_scope: Mutex<HashMap<Vec<String>, Token>>,
     /// One token request at a time, so that concurrent requests wait for it and reuse it.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -718,10 +728,10 @@ impl Session {
         })
     }
 
-    fn scope_key(call: &Call<'_>) -> String {
+    fn scope_key(call: &Call<'_>) -> Vec<String> {
         let mut scopes = call.scopes.clone();
         scopes.sort();
-        scopes.join(" ")
+        scopes
     }
 
     fn forget_token(&self, call: &Call<'_>) {
