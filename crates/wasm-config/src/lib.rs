@@ -18,6 +18,7 @@ mod helper;
 mod load;
 mod model;
 mod secret;
+pub mod toml_keys;
 
 pub use error::{ConfigError, ExecError, HelperError, HelperOutputError, RegistryKeyProblem};
 pub use exec::{CommandOutput, run_program, run_shell};

@@ -28,12 +28,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 use crate::error::{ConfigError, RegistryKeyProblem};
 use crate::load::ConfigFile;
+#[cfg(test)]
+use crate::toml_keys::suggest;
+use crate::toml_keys::{At, KeyPath, TomlTable, a_type, line_column};
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -257,32 +259,8 @@ fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
     Ok(canonical_registry(key))
 }
 
-/// The 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .count()
-        + 1;
-    (line, column)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The file format, as written.
-
-/// A table of the file, deserialized with `deny_unknown_fields`.
-trait TomlTable: DeserializeOwned {
-    /// The keys the struct accepts, for error messages; a test keeps it equal to the fields.
-    const KEYS: &'static [&'static str];
-}
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -332,55 +310,7 @@ const TIMEOUT: &str = "a number of seconds greater than 0, like `helper-timeout 
 // ---------------------------------------------------------------------------------------------
 // From the format to the checked types.
 
-/// A value of the file with the file and the key it was found at: the input of the `TryFrom`
-/// conversions, which need both for their errors.
-struct At<'a, T> {
-    value: T,
-    file: &'a Path,
-    key: KeyPath,
-}
-
-impl<'a, T> At<'a, T> {
-    fn child<U>(&self, name: &str, value: U) -> At<'a, U> {
-        At {
-            value,
-            file: self.file,
-            key: self.key.join(name),
-        }
-    }
-
-    fn invalid(&self, expected: &'static str, found: impl Into<String>) -> ConfigError {
-        ConfigError::InvalidValue {
-            path: self.file.to_owned(),
-            key: self.key.to_string(),
-            expected,
-            found: found.into(),
-        }
-    }
-}
-
 impl<'a> At<'a, Value> {
-    /// This value as a table, or an error saying `expected`.
-    fn into_table(self, expected: &'static str) -> Result<At<'a, Table>, ConfigError> {
-        match self.value {
-            Value::Table(value) => Ok(At {
-                value,
-                file: self.file,
-                key: self.key,
-            }),
-            ref other => Err(self.invalid_found(expected, other)),
-        }
-    }
-
-    fn invalid_found(&self, expected: &'static str, found: &Value) -> ConfigError {
-        ConfigError::InvalidValue {
-            path: self.file.to_owned(),
-            key: self.key.to_string(),
-            expected,
-            found: a_type(found).to_owned(),
-        }
-    }
-
     /// A non-empty command string.
     fn command(self) -> Result<String, ConfigError> {
         match self.value {
@@ -388,40 +318,6 @@ impl<'a> At<'a, Value> {
             Value::String(_) => Err(self.invalid(COMMAND, "an empty string")),
             ref other => Err(self.invalid_found(COMMAND, other)),
         }
-    }
-}
-
-impl<'a> At<'a, Table> {
-    /// Deserializes this table into its `*Toml` struct.
-    fn deserialize<T: TomlTable>(&self) -> Result<T, ConfigError> {
-        T::deserialize(Value::Table(self.value.clone())).map_err(|_| {
-            // Every field is an `Option<Value>`, so `deny_unknown_fields` is the only way to fail.
-            let key = self
-                .value
-                .keys()
-                .find(|k| !T::KEYS.contains(&k.as_str()))
-                .cloned()
-                .unwrap_or_default();
-            ConfigError::UnknownKey {
-                path: self.file.to_owned(),
-                table: if self.key.is_root() {
-                    "the top level".to_owned()
-                } else {
-                    format!("`{}`", self.key)
-                },
-                suggestion: suggest(&key, T::KEYS),
-                key,
-                known: T::KEYS,
-            }
-        })
-    }
-
-    fn into_entries(self) -> impl Iterator<Item = (String, At<'a, Value>)> {
-        let At { value, file, key } = self;
-        value.into_iter().map(move |(name, value)| {
-            let key = key.join(&name);
-            (name, At { value, file, key })
-        })
     }
 }
 
@@ -582,108 +478,6 @@ impl TryFrom<At<'_, Value>> for Protocol {
             other => Err(at.invalid_found(EXPECTED, other)),
         }
     }
-}
-
-/// `a string`, `an integer`, ... for "found" messages.
-fn a_type(value: &Value) -> &'static str {
-    match value {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a date-time",
-        Value::Array(_) => "an array",
-        Value::Table(_) => "a table",
-    }
-}
-
-/// A dotted TOML key, e.g. `registries."ghcr.io".credential-helper`; empty for the top level.
-#[derive(Debug, Clone, Default)]
-struct KeyPath(Vec<String>);
-
-impl KeyPath {
-    /// `self.name`.
-    fn join(&self, name: &str) -> KeyPath {
-        let mut parts = self.0.clone();
-        parts.push(name.to_owned());
-        KeyPath(parts)
-    }
-
-    fn is_root(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Display for KeyPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, part) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(".")?;
-            }
-            let bare = !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if bare {
-                f.write_str(part)?;
-            } else {
-                write!(f, "\"{}\"", part.escape_debug())?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The known key that `key` is most likely a misspelling of: the same letters with other
-/// separators or case (`credential_helper`, `credentialHelper`), one typo away, or a common
-/// synonym.
-fn suggest(key: &str, known: &'static [&'static str]) -> Option<&'static str> {
-    const SYNONYMS: &[(&str, &str)] = &[
-        ("registry", "registries"),
-        ("timeout", "helper-timeout"),
-        ("helper", "credential-helper"),
-        ("credentials", "credential-helper"),
-        ("scheme", "protocol"),
-        ("ca", "ca-file"),
-        ("cacert", "ca-file"),
-        ("user", "username"),
-        ("pass", "password"),
-    ];
-    let squashed = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let wanted = squashed(key);
-    let by_spelling = known.iter().copied().find(|k| {
-        let k = squashed(k);
-        k == wanted || (wanted.chars().count() >= 4 && edit_distance(&k, &wanted) <= 1)
-    });
-    by_spelling.or_else(|| {
-        SYNONYMS
-            .iter()
-            .find(|(synonym, target)| *synonym == wanted && known.contains(target))
-            .and_then(|(_, target)| known.iter().copied().find(|k| k == target))
-    })
-}
-
-/// Levenshtein distance.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -1163,28 +957,5 @@ mod tests {
         assert_eq!(suggest("secure", registry), None);
         assert_eq!(suggest("ca", ConfigToml::KEYS), None);
         assert_eq!(suggest("x", registry), None);
-    }
-
-    #[test]
-    fn line_column_counts_characters() {
-        let text = "a = 1\nké = \"x\"\n";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 6), (2, 1));
-        assert_eq!(line_column(text, 9), (2, 3));
-        assert_eq!(line_column(text, 8), (2, 2)); // inside `é`: rounded down
-        assert_eq!(line_column(text, 1000), (3, 1));
-    }
-
-    #[test]
-    fn key_paths_quote_only_when_needed() {
-        let path = KeyPath::default()
-            .join("registries")
-            .join("ghcr.io")
-            .join("credential-helper")
-            .join("a\"b");
-        assert_eq!(
-            path.to_string(),
-            r#"registries."ghcr.io".credential-helper."a\"b""#
-        );
     }
 }
