@@ -28,5 +28,7 @@ pub use helper::{
 pub use load::{
     ConfigFile, FileRole, LoadOptions, cache_dir, global_config_path, project_config_path,
 };
-pub use model::{Config, ConfigFileContents, CredentialHelper, Protocol, RegistryConfig};
+pub use model::{
+    Config, ConfigFileContents, CredentialHelper, NamespaceConfig, Protocol, RegistryConfig,
+};
 pub use secret::Secret;

@@ -21,6 +21,8 @@
 //! protocol = "http"              # or "https"
 //! insecure = false
 //! ca-file = "certs/ca.pem"       # relative to this file's directory
+//! [namespaces]                   # package namespace -> registry prefix (docs/packages.md)
+//! wasi = "ghcr.io/webassembly"
 //! ```
 
 use std::collections::BTreeMap;
@@ -102,6 +104,19 @@ pub struct Config {
     pub helper_timeout: Duration,
     /// Keyed by normalized registry (see [`Config::registry`]).
     pub(crate) registries: BTreeMap<String, RegistryConfig>,
+    /// `[namespaces]`: package namespace -> registry prefix (see [`Config::namespace`]).
+    pub(crate) namespaces: BTreeMap<String, NamespaceConfig>,
+}
+
+/// One `[namespaces]` entry: where the packages of a namespace live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceConfig {
+    /// The registry prefix as written, `REGISTRY[/PATH]` (e.g. `ghcr.io/webassembly`): the
+    /// package `NS:NAME` lives in the repository `PREFIX/NS/NAME`. Checked here for its shape
+    /// only (no scheme, no tag, a registry host first); `wasm-package` parses it fully.
+    pub prefix: String,
+    /// The config file this entry came from, for messages.
+    pub defined_in: PathBuf,
 }
 
 /// What one config file says, checked but not yet merged with the other files.
@@ -112,6 +127,8 @@ pub struct ConfigFileContents {
     pub registries: BTreeMap<String, RegistryConfig>,
     /// `helper-timeout`, if the file sets it.
     pub helper_timeout: Option<Duration>,
+    /// The `[namespaces]` table, keyed by namespace.
+    pub namespaces: BTreeMap<String, NamespaceConfig>,
 }
 
 /// The names under which Docker Hub is known; the first is the one stored.
@@ -127,7 +144,18 @@ impl Config {
             files: Vec::new(),
             helper_timeout: Self::DEFAULT_HELPER_TIMEOUT,
             registries: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
         }
+    }
+
+    /// The `[namespaces]` entry for a package namespace (e.g. `wasi`), if any file has one.
+    pub fn namespace(&self, namespace: &str) -> Option<&NamespaceConfig> {
+        self.namespaces.get(namespace)
+    }
+
+    /// Every `[namespaces]` entry, in key order.
+    pub fn namespaces(&self) -> impl Iterator<Item = (&str, &NamespaceConfig)> {
+        self.namespaces.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// The settings for `registry` (`HOST` or `HOST:PORT`, as in an image reference).
@@ -268,10 +296,11 @@ fn registry_key(key: &str) -> Result<String, RegistryKeyProblem> {
 struct ConfigToml {
     helper_timeout: Option<Value>,
     registries: Option<Value>,
+    namespaces: Option<Value>,
 }
 
 impl TomlTable for ConfigToml {
-    const KEYS: &'static [&'static str] = &["helper-timeout", "registries"];
+    const KEYS: &'static [&'static str] = &["helper-timeout", "registries", "namespaces"];
 }
 
 /// One `[registries."HOST"]` table.
@@ -329,6 +358,7 @@ impl TryFrom<At<'_, Table>> for ConfigFileContents {
         let ConfigToml {
             helper_timeout,
             registries,
+            namespaces,
         } = at.deserialize()?;
 
         let helper_timeout = helper_timeout
@@ -358,11 +388,76 @@ impl TryFrom<At<'_, Table>> for ConfigFileContents {
                 checked.insert(registry, entry);
             }
         }
+        let namespaces = match namespaces {
+            Some(value) => namespaces_from(at.child("namespaces", value))?,
+            None => BTreeMap::new(),
+        };
         Ok(ConfigFileContents {
             registries: checked,
             helper_timeout,
+            namespaces,
         })
     }
+}
+
+const NAMESPACES: &str =
+    "a table of namespaces, like `[namespaces]` with `wasi = \"ghcr.io/webassembly\"`";
+const NAMESPACE_KEY: &str =
+    "a package namespace: lowercase letters, digits and single `-` between words, like `wasi`";
+const NAMESPACE_PREFIX: &str = "a registry prefix REGISTRY[/PATH], like \"ghcr.io/webassembly\"";
+
+/// `[namespaces]`: namespace -> `REGISTRY[/PATH]`.
+fn namespaces_from(at: At<'_, Value>) -> Result<BTreeMap<String, NamespaceConfig>, ConfigError> {
+    let file = at.file;
+    let table = at.into_table(NAMESPACES)?;
+    let mut namespaces = BTreeMap::new();
+    for (name, entry) in table.into_entries() {
+        if !is_namespace(&name) {
+            return Err(entry.invalid(NAMESPACE_KEY, format!("{name:?}")));
+        }
+        let prefix = match &entry.value {
+            Value::String(prefix) if is_registry_prefix(prefix) => prefix.clone(),
+            Value::String(prefix) => {
+                return Err(entry.invalid(NAMESPACE_PREFIX, format!("{prefix:?}")));
+            }
+            other => return Err(entry.invalid_found(NAMESPACE_PREFIX, other)),
+        };
+        namespaces.insert(
+            name,
+            NamespaceConfig {
+                prefix,
+                defined_in: file.to_owned(),
+            },
+        );
+    }
+    Ok(namespaces)
+}
+
+/// A WIT package namespace: words of lowercase ASCII letters and digits, each starting with a
+/// letter, joined by single `-` (the WIT identifier rule).
+pub(crate) fn is_namespace(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('-').all(|word| {
+            word.starts_with(|c: char| c.is_ascii_lowercase())
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+/// The shape of `REGISTRY[/PATH]`: no scheme, tag, digest or spaces, and a first segment that is
+/// a registry host (has `.` or `:`, or is `localhost`).
+fn is_registry_prefix(prefix: &str) -> bool {
+    let host = prefix.split('/').next().unwrap_or_default();
+    !prefix.contains("://")
+        && !prefix.contains('@')
+        && !prefix.contains(char::is_whitespace)
+        && !prefix.ends_with('/')
+        && !prefix
+            .split('/')
+            .skip(1)
+            .any(|segment| segment.is_empty() || segment.contains(':'))
+        && (host.contains('.') || host.contains(':') || host == "localhost")
 }
 
 fn helper_timeout_from(at: At<'_, Value>) -> Result<Duration, ConfigError> {
@@ -671,12 +766,12 @@ mod tests {
         assert_eq!(
             error("[registry.\"ghcr.io\"]\ninsecure = true"),
             "{path}: unknown key `registry` in the top level: did you mean `registries`? \
-             (known keys: `helper-timeout`, `registries`)"
+             (known keys: `helper-timeout`, `registries`, `namespaces`)"
         );
         assert_eq!(
             error("helper_timeout = 5"),
             "{path}: unknown key `helper_timeout` in the top level: \
-             did you mean `helper-timeout`? (known keys: `helper-timeout`, `registries`)"
+             did you mean `helper-timeout`? (known keys: `helper-timeout`, `registries`, `namespaces`)"
         );
         assert_eq!(
             error("[registries.r]\ncredential-helper.user = \"echo u\""),
@@ -790,6 +885,79 @@ mod tests {
                 "helper-timeout = 1e300",
                 "{path}: `helper-timeout` must be a number of seconds greater than 0 \
                  and less than 2^64, found 1e300",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error(text), expected, "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_map_to_registry_prefixes() {
+        let contents =
+            parse("[namespaces]\nwasi = \"ghcr.io/webassembly\"\nmy-team = \"localhost:5000\"\n")
+                .unwrap();
+        let prefixes: Vec<(&str, &str)> = contents
+            .namespaces
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.prefix.as_str()))
+            .collect();
+        assert_eq!(
+            prefixes,
+            [
+                ("my-team", "localhost:5000"),
+                ("wasi", "ghcr.io/webassembly")
+            ]
+        );
+        assert_eq!(contents.namespaces["wasi"].defined_in, PathBuf::from(PATH));
+        let mut merged = Config::empty();
+        merged.merge(contents);
+        merged.merge(parse("[namespaces]\nwasi = \"example.com/w\"").unwrap());
+        assert_eq!(merged.namespace("wasi").unwrap().prefix, "example.com/w");
+        assert_eq!(
+            merged.namespace("my-team").unwrap().prefix,
+            "localhost:5000"
+        );
+        assert!(merged.namespace("acme").is_none());
+    }
+
+    #[test]
+    fn bad_namespaces_are_named_with_the_fix() {
+        let cases = [
+            (
+                "namespaces = \"ghcr.io\"",
+                "{path}: `namespaces` must be a table of namespaces, like `[namespaces]` with \
+                 `wasi = \"ghcr.io/webassembly\"`, found a string",
+            ),
+            (
+                "[namespaces]\nWasi = \"ghcr.io/webassembly\"",
+                "{path}: `namespaces.Wasi` must be a package namespace: lowercase letters, digits \
+                 and single `-` between words, like `wasi`, found \"Wasi\"",
+            ),
+            (
+                "[namespaces]\nwasi = \"https://ghcr.io/webassembly\"",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found \"https://ghcr.io/webassembly\"",
+            ),
+            (
+                "[namespaces]\nwasi = \"webassembly\"",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found \"webassembly\"",
+            ),
+            (
+                "[namespaces]\nwasi = \"ghcr.io/w:1.0\"",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found \"ghcr.io/w:1.0\"",
+            ),
+            (
+                "[namespaces]\nwasi = 5",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found an integer",
+            ),
+            (
+                "[namespace]\nwasi = \"ghcr.io\"",
+                "{path}: unknown key `namespace` in the top level: did you mean `namespaces`? \
+                 (known keys: `helper-timeout`, `registries`, `namespaces`)",
             ),
         ];
         for (text, expected) in cases {
