@@ -198,6 +198,16 @@ pub fn suggest(key: &str, known: &'static [&'static str]) -> Option<&'static str
         ("cacert", "ca-file"),
         ("user", "username"),
         ("pass", "password"),
+        // wasm.toml and wasm.lock (wasm-package).
+        ("deps", "dependencies"),
+        ("dependency", "dependencies"),
+        ("repo", "repository"),
+        ("ref", "reference"),
+        ("registries", "registry"),
+        ("url", "homepage"),
+        ("docs", "documentation"),
+        ("path", "file"),
+        ("req", "version"),
     ];
     let squashed = |s: &str| -> String {
         s.chars()

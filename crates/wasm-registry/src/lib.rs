@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod diagnose;
 mod error;
 pub mod login;
+mod package_support;
 mod progress;
 mod pull;
 mod push;
@@ -35,6 +36,7 @@ pub use credentials::{
     ChainError, Credential, CredentialChain, Outcome, Resolution, SourceKind, Step, StoreLocations,
 };
 pub use error::{Action, RegistryError};
+pub use package_support::{ManifestSummary, WellKnown, get_well_known, resolve_manifest};
 pub use progress::{NoProgress, Progress};
 pub use pull::{
     MAX_MANIFEST_BYTES, PullOptions, PullOutcome, check_manifest_bytes, output_path,
