@@ -525,7 +525,7 @@ mod tests {
         );
         assert_eq!(
             error("version = 1\n<<<<<<< HEAD\n"),
-            "/p/wasm.lock:2:1: invalid TOML: invalid key"
+            "/p/wasm.lock:2:9: invalid TOML: key with no value, expected `=`"
         );
     }
 }

@@ -176,6 +176,16 @@ impl RegistryPrefix {
     }
 }
 
+/// Whether `text` (a repository or reference) starts with a registry host: a first segment with
+/// a `.` or a `:`, or `localhost`, followed by a `/`. Without one, a name would silently mean
+/// Docker Hub.
+pub(crate) fn has_registry_host(text: &str) -> bool {
+    match text.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
 impl std::fmt::Display for RegistryPrefix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.path.is_empty() {
@@ -437,7 +447,7 @@ impl<'a> Doc<'a> {
         const EXPECTED: &str =
             "a whole OCI repository REGISTRY/REPOSITORY, like \"ghcr.io/acme/greeter\"";
         let text = self.string(at, EXPECTED)?;
-        if RegistryPrefix::parse(&text).is_err() || !text.contains('/') {
+        if !has_registry_host(&text) {
             return Err(self.invalid(at, EXPECTED, format!("{text:?}")));
         }
         Repository::parse(&text).map_err(|e| {
@@ -498,7 +508,7 @@ impl<'a> Doc<'a> {
             const EXPECTED: &str = "a reference REGISTRY/REPOSITORY:TAG or \
                  REGISTRY/REPOSITORY@DIGEST, like \"ghcr.io/acme/tool:1.0\"";
             let text = self.string(&at, EXPECTED)?;
-            if RegistryPrefix::parse(&text).is_err() || !text.contains('/') {
+            if !has_registry_host(&text) {
                 return Err(self.invalid(&at, EXPECTED, format!("{text:?}")));
             }
             let reference = Reference::parse(&text).map_err(|e| {

@@ -616,7 +616,7 @@ impl AddTarget {
             .map_err(|e| PackageError::Usage(format!("{e}")))?;
         if arg.contains('/') {
             let reference = Reference::parse(arg)?;
-            if RegistryPrefix::parse(arg).is_err() {
+            if !crate::manifest::has_registry_host(arg) {
                 return Err(PackageError::Usage(format!(
                     "`{arg}` has no registry: write the whole reference, like \
                      `ghcr.io/acme/tool:1.0`"
