@@ -1119,6 +1119,7 @@ mod tests {
             Some("credential-helper")
         );
         assert_eq!(suggest("protocl", registry), Some("protocol"));
+        assert_eq!(suggest("protcool", registry), Some("protocol"));
         assert_eq!(suggest("cafile", registry), Some("ca-file"));
         assert_eq!(suggest("scheme", registry), Some("protocol"));
         // Not one typo away: suggesting `insecure` for `secure` would invert the intent.

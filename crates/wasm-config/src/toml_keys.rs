@@ -218,7 +218,9 @@ pub fn suggest(key: &str, known: &'static [&'static str]) -> Option<&'static str
     let wanted = squashed(key);
     let by_spelling = known.iter().copied().find(|k| {
         let k = squashed(k);
-        k == wanted || (wanted.chars().count() >= 4 && edit_distance(&k, &wanted) <= 1)
+        k == wanted
+            || (wanted.chars().count() >= 4
+                && (edit_distance(&k, &wanted) <= 1 || swapped(&k, &wanted)))
     });
     by_spelling.or_else(|| {
         SYNONYMS
@@ -226,6 +228,17 @@ pub fn suggest(key: &str, known: &'static [&'static str]) -> Option<&'static str
             .find(|(synonym, target)| *synonym == wanted && known.contains(target))
             .and_then(|(_, target)| known.iter().copied().find(|k| k == target))
     })
+}
+
+/// Whether `a` is `b` with two neighbouring characters swapped (`verison`, `version`): the
+/// commonest typo, which Levenshtein distance counts as two.
+fn swapped(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    matches!(differ.as_slice(), [i, j] if *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i])
 }
 
 /// Levenshtein distance.
