@@ -24,8 +24,7 @@ pub fn versions(tags: &[String]) -> Vec<Version> {
 pub fn select(requirement: &VersionReq, tags: &[String]) -> Option<Version> {
     versions(tags)
         .into_iter()
-        .filter(|v| requirement.matches(v))
-        .next_back()
+        .rfind(|v| requirement.matches(v))
 }
 
 /// The newest release (no pre-release) in `tags`, whatever any requirement says; for
@@ -33,8 +32,7 @@ pub fn select(requirement: &VersionReq, tags: &[String]) -> Option<Version> {
 pub fn newest_release(tags: &[String]) -> Option<Version> {
     versions(tags)
         .into_iter()
-        .filter(|v| v.pre.is_empty())
-        .next_back()
+        .rfind(|v| v.pre.is_empty())
 }
 
 #[cfg(test)]
