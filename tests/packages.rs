@@ -455,8 +455,7 @@ fn publish_is_immutable_over_tls_with_basic_auth() {
         .run();
     out.assert_success();
     assert!(
-        out.stderr
-            .contains(&format!("dry run: would push greeter.wasm")),
+        out.stderr.contains("dry run: would push greeter.wasm"),
         "{}",
         out.stderr
     );

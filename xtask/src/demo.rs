@@ -85,7 +85,7 @@ struct Demo<'a> {
 impl Demo<'_> {
     /// Runs `wasm ARGS` in the sandbox as the step `name`; on failure shows the registry's log.
     fn wasm(&self, name: &str, args: &[&dyn AsRef<OsStr>]) -> Result<()> {
-        self.wasm_in(&cmd::workspace_root(), name, args)
+        self.wasm_in(cmd::workspace_root(), name, args)
     }
 
     /// [`Demo::wasm`] in the directory `dir`.

@@ -22,17 +22,13 @@ pub fn versions(tags: &[String]) -> Vec<Version> {
 
 /// The newest version in `tags` that `requirement` allows.
 pub fn select(requirement: &VersionReq, tags: &[String]) -> Option<Version> {
-    versions(tags)
-        .into_iter()
-        .rfind(|v| requirement.matches(v))
+    versions(tags).into_iter().rfind(|v| requirement.matches(v))
 }
 
 /// The newest release (no pre-release) in `tags`, whatever any requirement says; for
 /// `outdated` and for `add` without a requirement.
 pub fn newest_release(tags: &[String]) -> Option<Version> {
-    versions(tags)
-        .into_iter()
-        .rfind(|v| v.pre.is_empty())
+    versions(tags).into_iter().rfind(|v| v.pre.is_empty())
 }
 
 #[cfg(test)]

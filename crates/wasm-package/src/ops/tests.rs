@@ -13,13 +13,16 @@ use wasm_registry::{ManifestSummary, Reference, RegistryError, Repository, WellK
 use super::*;
 use crate::registry::{Fetched, PackageRegistry};
 
+/// A manifest's layer bytes and annotations.
+type Stored = (Vec<u8>, BTreeMap<String, String>);
+
 /// A fake registry (named as one: it implements no protocol, only the trait's contract).
 #[derive(Default)]
 struct FakeRegistry {
     /// `REGISTRY/REPOSITORY` -> tag -> manifest digest.
     tags: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
     /// Manifest digest -> (layer bytes, annotations).
-    manifests: RefCell<BTreeMap<String, (Vec<u8>, BTreeMap<String, String>)>>,
+    manifests: RefCell<BTreeMap<String, Stored>>,
     /// Manifest digests fetched before: the "local cache".
     cache: RefCell<BTreeSet<String>>,
     /// Discovery documents by domain.
@@ -504,8 +507,7 @@ fn offline_installs_from_the_lock_and_cache_or_says_what_is_missing() {
     let err = f.install(offline).unwrap_err().to_string();
     assert!(
         err.starts_with("cannot install `acme:a` (registry.test/pkgs/acme/a@sha256:")
-            && err.ends_with(" offline: its manifest sha256:".to_owned().as_str()) == false
-            && err.contains("is not in the cache; run it once with network access"),
+            && err.ends_with("is not in the cache; run it once with network access"),
         "{err}"
     );
 }
