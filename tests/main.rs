@@ -12,6 +12,8 @@
 //!   hostile registries: retries, timeouts, clean refusals, nothing half-written.
 //! - [`interop`]: oci-wasm (what wkg uses) reads what `wasm` writes, and the reverse.
 //! - [`login`]: `wasm login`/`logout` with real stores, identity tokens, token renewal.
+//! - [`packages`]: the package manager: resolution, the name mapping with discovery, the lock's
+//!   guarantees, `publish` immutability, every bad input.
 //! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
 //! - [`trust`]: project configs run no command and weaken no TLS setting until trusted.
 
@@ -26,5 +28,6 @@ mod diagnose;
 mod faults;
 mod interop;
 mod login;
+mod packages;
 mod push_pull;
 mod trust;

@@ -30,6 +30,7 @@
 #![allow(unreachable_pub)]
 
 pub mod component;
+pub mod discovery;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod http;

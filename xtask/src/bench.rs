@@ -40,6 +40,9 @@ const BATCH_SIZE: u64 = 100 * 1024;
 /// `BATCH_SEED + i`.
 const SIZE_SEED: u64 = 0x5eed_0000;
 const BATCH_SEED: u64 = 0xba7c_0000;
+/// How many dependencies the `wasm install` benchmark installs (the first components of the
+/// batch, each published as its own package).
+pub(crate) const INSTALL_COUNT: usize = 20;
 /// The tag every push uses.
 const TAG: &str = "1.0.0";
 /// Where the document goes, relative to the workspace root.
@@ -240,6 +243,8 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     }
     step("batch")?;
     let batch = bench.batch(&batch_files)?;
+    step("install")?;
+    bench.install(&batch_files[..INSTALL_COUNT.min(batch_files.len())])?;
     step("start-up")?;
     bench.startup(options.startup_runs())?;
     machine.load_after = load_average();
@@ -608,6 +613,58 @@ impl Bench<'_> {
             pull_one_invocation: pull_one,
             notes,
         })
+    }
+
+    /// `wasm install` of a project with one dependency per file: cold (empty cache, no lock,
+    /// no files: resolve, lock, fetch concurrently) and warm (the same again: every file hashed,
+    /// and no request, which the access log must confirm).
+    fn install(&mut self, files: &[PathBuf]) -> Result<()> {
+        let prefix = format!("{}/bench/install", self.addr);
+        let sandbox = self.sandbox()?;
+        let mut publish = self.wasm_command(&sandbox);
+        publish.arg("push");
+        let mut manifest = String::from("[dependencies]\n");
+        for (index, file) in files.iter().enumerate() {
+            publish
+                .arg(format!("{prefix}/bench/p{index:02}:1.0.0"))
+                .arg(file);
+            manifest.push_str(&format!(
+                "\"bench:p{index:02}\" = {{ version = \"1\", registry = \"{prefix}\" }}\n"
+            ));
+        }
+        cmd::run(&mut publish).context("could not publish the install benchmark's packages")?;
+        drop(sandbox);
+        let mut cold = self.series(Tool::Wasm, Op::InstallCold, BATCH_SIZE);
+        let mut warm = self.series(Tool::Wasm, Op::InstallWarm, BATCH_SIZE);
+        for run in 0..self.runs {
+            check_interrupt()?;
+            let first = run == 0;
+            let mut line = format!("run {}/{}:", run + 1, self.runs);
+            let sandbox = self.sandbox()?;
+            let project = self.work.join("project");
+            fresh_dir(&project)?;
+            fs::write(project.join("wasm.toml"), &manifest)
+                .context("could not write the benchmark's wasm.toml")?;
+            let install = |bench: &Self| {
+                let mut command = bench.wasm_command(&sandbox);
+                command.current_dir(&project).args(["install", "-q"]);
+                command
+            };
+            self.record(&mut cold, first, &mut [install(self)], &mut line)?;
+            let mark = self.log_mark();
+            self.record(&mut warm, first, &mut [install(self)], &mut line)?;
+            let requests = self.requests_since(mark)?;
+            if !requests.is_empty() {
+                bail!(
+                    "the second `wasm install` sent {} request(s); it must send none",
+                    requests.len()
+                );
+            }
+            println!("{line}");
+        }
+        fs::remove_dir_all(self.work.join("project")).ok();
+        self.series.extend([cold, warm]);
+        Ok(())
     }
 
     /// `wasm --version` and `wasm self config --no-exec`, alternating, in one sandbox.

@@ -1,5 +1,8 @@
 //! `cargo xtask demo`: the README's first command. A round trip of `examples/hello.wasm`
-//! through a local registry with the release `wasm` binary, each command shown as it runs.
+//! through a local registry with the release `wasm` binary, each command shown as it runs; then
+//! the package manager (docs/packages.md): two versions of a sample package published, and a
+//! scratch project that runs `init`, `add`, shows its lock, installs again from the lock after
+//! its file is removed, and installs a second time without a single request.
 //!
 //! What must stay true: the demo never reads or writes the user's own configuration or
 //! credentials. Every `wasm` command runs with `HOME`, the XDG directories and `DOCKER_CONFIG`
@@ -66,6 +69,7 @@ pub(crate) fn run() -> Result<()> {
     demo.wasm("inspect", &[&"inspect", &reference])?;
     demo.wasm("tags", &[&"tags", &format!("{addr}/demo/hello")])?;
     demo.wasm("self config", &[&"self", &"config"])?;
+    packages(&demo, &addr.to_string(), &example)?;
 
     println!("==> done: stopping the registry");
     drop(registry);
@@ -82,10 +86,14 @@ struct Demo<'a> {
 impl Demo<'_> {
     /// Runs `wasm ARGS` in the sandbox as the step `name`; on failure shows the registry's log.
     fn wasm(&self, name: &str, args: &[&dyn AsRef<OsStr>]) -> Result<()> {
+        self.wasm_in(cmd::workspace_root(), name, args)
+    }
+
+    /// [`Demo::wasm`] in the directory `dir`.
+    fn wasm_in(&self, dir: &Path, name: &str, args: &[&dyn AsRef<OsStr>]) -> Result<()> {
         step(name)?;
         let mut command = self.sandbox.command(self.wasm);
-        // From the workspace root, so that the commands shown name `examples/hello.wasm`.
-        command.current_dir(cmd::workspace_root());
+        command.current_dir(dir);
         command.args(args.iter().map(|arg| arg.as_ref()));
         cmd::run(&mut command).map_err(|err| {
             // After Ctrl-C the failure is ours, not the registry's: its log would be noise.
@@ -98,6 +106,79 @@ impl Demo<'_> {
             err.context(format!("demo step `{name}` failed"))
         })
     }
+}
+
+/// The package manager part: publishes `demo:hello` 1.0.0 and 1.1.0 from a publisher project,
+/// then in a scratch project runs `init` and `add`, shows the lock, removes the installed file
+/// and installs it again from the lock, and installs once more, checking in the registry's
+/// access log that this last install sent no request.
+fn packages(demo: &Demo<'_>, addr: &str, example: &Path) -> Result<()> {
+    let root = demo.sandbox.dir().join("packages");
+    let publisher = root.join("hello");
+    let app = root.join("app");
+    for dir in [&publisher, &app] {
+        fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    let hello =
+        fs::read(example).with_context(|| format!("could not read {}", example.display()))?;
+    for (version, bytes) in [
+        ("1.0.0", hello.clone()),
+        ("1.1.0", with_custom_section(&hello, b"1.1.0")),
+    ] {
+        fs::write(publisher.join("hello.wasm"), bytes).context("could not write hello.wasm")?;
+        fs::write(
+            publisher.join("wasm.toml"),
+            format!(
+                "[package]\nname = \"demo:hello\"\nversion = \"{version}\"\nfile = \"hello.wasm\"\n\
+                 description = \"The demo's greeter\"\n\n[namespaces]\ndemo = \"{addr}/packages\"\n"
+            ),
+        )
+        .context("could not write the publisher's wasm.toml")?;
+        demo.wasm_in(&publisher, &format!("publish {version}"), &[&"publish"])?;
+    }
+
+    demo.wasm_in(&app, "init", &[&"init", &"--name", &"demo:app"])?;
+    let registry = format!("{addr}/packages");
+    demo.wasm_in(
+        &app,
+        "add",
+        &[&"add", &"demo:hello@1", &"--registry", &registry],
+    )?;
+    step("wasm.lock")?;
+    let lock = fs::read_to_string(app.join("wasm.lock")).context("could not read wasm.lock")?;
+    print!("{lock}");
+    step("rm vendor/wasm/demo/hello.wasm")?;
+    fs::remove_file(app.join("vendor/wasm/demo/hello.wasm"))
+        .context("could not remove the installed file")?;
+    demo.wasm_in(&app, "install (from the lock)", &[&"install"])?;
+    let before = access_log_lines(demo.registry);
+    demo.wasm_in(&app, "install (again)", &[&"install"])?;
+    let sent = access_log_lines(demo.registry) - before;
+    if sent != 0 {
+        bail!("the second install sent {sent} request(s) to the registry; it should send none");
+    }
+    println!("registry access log: 0 requests during the second install");
+    Ok(())
+}
+
+/// `bytes` (a Wasm binary) with a custom section `demo` holding `payload` appended: a second,
+/// still valid version of the sample with another digest.
+fn with_custom_section(bytes: &[u8], payload: &[u8]) -> Vec<u8> {
+    const NAME: &[u8] = b"demo";
+    let content = 1 + NAME.len() + payload.len();
+    assert!(content < 128, "one-byte LEB128 sizes only");
+    let mut out = bytes.to_vec();
+    out.extend_from_slice(&[0, content as u8, NAME.len() as u8]);
+    out.extend_from_slice(NAME);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// How many requests the registry's access log shows so far.
+fn access_log_lines(registry: &LocalRegistry) -> usize {
+    registry.log_tail(usize::MAX).map_or(0, |log| {
+        log.lines().filter(|l| l.contains(" HTTP/1.1\"")).count()
+    })
 }
 
 /// Announces a step, or stops the demo if Ctrl-C came in between.

@@ -70,6 +70,10 @@ pub(crate) enum Op {
     Version,
     /// `wasm self config --no-exec`.
     SelfConfig,
+    /// `wasm install` of the install benchmark's dependencies: empty cache, no lock.
+    InstallCold,
+    /// `wasm install` again, nothing changed (no request).
+    InstallWarm,
 }
 
 /// One run of one step.
@@ -283,6 +287,13 @@ fn label(series: &Series, batch: Option<&Batch>) -> String {
         }
         (Tool::Wasm, Op::Version) => "`wasm --version`".to_owned(),
         (Tool::Wasm, Op::SelfConfig) => "`wasm self config --no-exec`".to_owned(),
+        (Tool::Wasm, Op::InstallCold) => format!(
+            "`wasm install` of {} dependencies (empty cache, no lock: resolve, lock, fetch)",
+            crate::bench::INSTALL_COUNT
+        ),
+        (Tool::Wasm, Op::InstallWarm) => {
+            "`wasm install` again (nothing changed: files hashed, no request)".to_owned()
+        }
         (Tool::Wkg, Op::Push) => "`wkg oci push`".to_owned(),
         (Tool::Wkg, _) => "`wkg oci pull`".to_owned(),
         (Tool::Oras, Op::Push) => "oras (Python) push".to_owned(),
@@ -680,6 +691,8 @@ fn op_text(op: Op) -> &'static str {
         Op::Copy => "copy",
         Op::Version => "--version",
         Op::SelfConfig => "self config",
+        Op::InstallCold => "install (cold)",
+        Op::InstallWarm => "install (warm)",
     }
 }
 

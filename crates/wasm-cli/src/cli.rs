@@ -17,6 +17,7 @@ use crate::commands;
   wasm push ghcr.io/me/hello:1.0.0 hello.wasm
   wasm pull ghcr.io/me/hello:1.0.0 -o hello.wasm
   wasm inspect ghcr.io/me/hello:1.0.0
+  wasm init --name me:app && wasm add wasi:http@0.2 && wasm install --locked
   wasm login ghcr.io -u me
   wasm self config
 
@@ -102,6 +103,13 @@ pub(crate) enum Command {
     Tags(commands::tags::Opts),
     Login(commands::login::Opts),
     Logout(commands::logout::Opts),
+    Init(commands::init::Opts),
+    Add(commands::add::Opts),
+    Remove(commands::remove::Opts),
+    Install(commands::install::Opts),
+    Update(commands::update::Opts),
+    Outdated(commands::outdated::Opts),
+    Publish(commands::publish::Opts),
     /// Check registries: `test` says why one does or does not work, step by step
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),

@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod context;
 mod output;
+mod packages;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -27,6 +27,7 @@ mod load;
 mod model;
 mod registry_name;
 mod secret;
+pub mod toml_keys;
 mod trust;
 
 pub use error::{
@@ -39,7 +40,7 @@ pub use helper::{
 pub use load::{
     ConfigFile, FileRole, LoadOptions, cache_dir, global_config_path, project_config_path,
 };
-pub use model::{Config, ConfigFileContents, CredentialHelper, RegistryConfig};
+pub use model::{Config, ConfigFileContents, CredentialHelper, NamespaceConfig, RegistryConfig};
 pub use registry_name::{
     DOCKER_HUB, DOCKER_HUB_ALIASES, DOCKER_HUB_KEY, RegistryAddress, RegistryAddressError,
     RegistryName, RegistryNameError, Scheme,

@@ -182,6 +182,7 @@ impl Config {
     /// Applies a later file on top of this configuration.
     pub(crate) fn merge(&mut self, later: ConfigFileContents) {
         self.registries.extend(later.registries);
+        self.namespaces.extend(later.namespaces);
         if let Some(timeout) = later.helper_timeout {
             self.helper_timeout = timeout;
         }

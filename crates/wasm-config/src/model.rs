@@ -21,20 +21,23 @@
 //! protocol = "http"              # or "https"
 //! insecure = false
 //! ca-file = "certs/ca.pem"       # relative to this file's directory
+//! [namespaces]                   # package namespace -> registry prefix (docs/packages.md)
+//! wasi = "ghcr.io/webassembly"
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::error::ConfigError;
 use crate::load::ConfigFile;
 use crate::registry_name::{RegistryName, Scheme};
+#[cfg(test)]
+use crate::toml_keys::suggest;
+use crate::toml_keys::{At, KeyPath, TomlTable, a_type, line_column};
 
 /// A command that prints credentials for a registry; run it with
 /// [`run_credential_helper`](crate::run_credential_helper).
@@ -82,6 +85,19 @@ pub struct Config {
     pub helper_timeout: Duration,
     /// Keyed by registry.
     pub(crate) registries: BTreeMap<RegistryName, RegistryConfig>,
+    /// `[namespaces]`: package namespace -> registry prefix (see [`Config::namespace`]).
+    pub(crate) namespaces: BTreeMap<String, NamespaceConfig>,
+}
+
+/// One `[namespaces]` entry: where the packages of a namespace live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceConfig {
+    /// The registry prefix as written, `REGISTRY[/PATH]` (e.g. `ghcr.io/webassembly`): the
+    /// package `NS:NAME` lives in the repository `PREFIX/NS/NAME`. Checked here for its shape
+    /// only (no scheme, no tag, a registry host first); `wasm-package` parses it fully.
+    pub prefix: String,
+    /// The config file this entry came from, for messages.
+    pub defined_in: PathBuf,
 }
 
 /// What one config file says, checked but not yet merged with the other files.
@@ -91,6 +107,8 @@ pub struct ConfigFileContents {
     pub registries: BTreeMap<RegistryName, RegistryConfig>,
     /// `helper-timeout`, if the file sets it.
     pub helper_timeout: Option<Duration>,
+    /// The `[namespaces]` table, keyed by namespace.
+    pub namespaces: BTreeMap<String, NamespaceConfig>,
 }
 
 impl Config {
@@ -103,7 +121,18 @@ impl Config {
             files: Vec::new(),
             helper_timeout: Self::DEFAULT_HELPER_TIMEOUT,
             registries: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
         }
+    }
+
+    /// The `[namespaces]` entry for a package namespace (e.g. `wasi`), if any file has one.
+    pub fn namespace(&self, namespace: &str) -> Option<&NamespaceConfig> {
+        self.namespaces.get(namespace)
+    }
+
+    /// Every `[namespaces]` entry, in key order.
+    pub fn namespaces(&self) -> impl Iterator<Item = (&str, &NamespaceConfig)> {
+        self.namespaces.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// The settings for `registry`, whichever spelling its table was written in.
@@ -144,32 +173,8 @@ impl Config {
     }
 }
 
-/// The 1-based line and column (in characters) of byte `offset` in `text`.
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .count()
-        + 1;
-    (line, column)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The file format, as written.
-
-/// A table of the file, deserialized with `deny_unknown_fields`.
-trait TomlTable: DeserializeOwned {
-    /// The keys the struct accepts, for error messages; a test keeps it equal to the fields.
-    const KEYS: &'static [&'static str];
-}
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -177,10 +182,11 @@ trait TomlTable: DeserializeOwned {
 struct ConfigToml {
     helper_timeout: Option<Value>,
     registries: Option<Value>,
+    namespaces: Option<Value>,
 }
 
 impl TomlTable for ConfigToml {
-    const KEYS: &'static [&'static str] = &["helper-timeout", "registries"];
+    const KEYS: &'static [&'static str] = &["helper-timeout", "registries", "namespaces"];
 }
 
 /// One `[registries."HOST"]` table.
@@ -219,55 +225,7 @@ const TIMEOUT: &str = "a number of seconds greater than 0, like `helper-timeout 
 // ---------------------------------------------------------------------------------------------
 // From the format to the checked types.
 
-/// A value of the file with the file and the key it was found at: the input of the `TryFrom`
-/// conversions, which need both for their errors.
-struct At<'a, T> {
-    value: T,
-    file: &'a Path,
-    key: KeyPath,
-}
-
-impl<'a, T> At<'a, T> {
-    fn child<U>(&self, name: &str, value: U) -> At<'a, U> {
-        At {
-            value,
-            file: self.file,
-            key: self.key.join(name),
-        }
-    }
-
-    fn invalid(&self, expected: &'static str, found: impl Into<String>) -> ConfigError {
-        ConfigError::InvalidValue {
-            path: self.file.to_owned(),
-            key: self.key.to_string(),
-            expected,
-            found: found.into(),
-        }
-    }
-}
-
 impl<'a> At<'a, Value> {
-    /// This value as a table, or an error saying `expected`.
-    fn into_table(self, expected: &'static str) -> Result<At<'a, Table>, ConfigError> {
-        match self.value {
-            Value::Table(value) => Ok(At {
-                value,
-                file: self.file,
-                key: self.key,
-            }),
-            ref other => Err(self.invalid_found(expected, other)),
-        }
-    }
-
-    fn invalid_found(&self, expected: &'static str, found: &Value) -> ConfigError {
-        ConfigError::InvalidValue {
-            path: self.file.to_owned(),
-            key: self.key.to_string(),
-            expected,
-            found: a_type(found).to_owned(),
-        }
-    }
-
     /// A non-empty command string.
     fn command(self) -> Result<String, ConfigError> {
         match self.value {
@@ -275,40 +233,6 @@ impl<'a> At<'a, Value> {
             Value::String(_) => Err(self.invalid(COMMAND, "an empty string")),
             ref other => Err(self.invalid_found(COMMAND, other)),
         }
-    }
-}
-
-impl<'a> At<'a, Table> {
-    /// Deserializes this table into its `*Toml` struct.
-    fn deserialize<T: TomlTable>(&self) -> Result<T, ConfigError> {
-        T::deserialize(Value::Table(self.value.clone())).map_err(|_| {
-            // Every field is an `Option<Value>`, so `deny_unknown_fields` is the only way to fail.
-            let key = self
-                .value
-                .keys()
-                .find(|k| !T::KEYS.contains(&k.as_str()))
-                .cloned()
-                .unwrap_or_default();
-            ConfigError::UnknownKey {
-                path: self.file.to_owned(),
-                table: if self.key.is_root() {
-                    "the top level".to_owned()
-                } else {
-                    format!("`{}`", self.key)
-                },
-                suggestion: suggest(&key, T::KEYS),
-                key,
-                known: T::KEYS,
-            }
-        })
-    }
-
-    fn into_entries(self) -> impl Iterator<Item = (String, At<'a, Value>)> {
-        let At { value, file, key } = self;
-        value.into_iter().map(move |(name, value)| {
-            let key = key.join(&name);
-            (name, At { value, file, key })
-        })
     }
 }
 
@@ -320,6 +244,7 @@ impl TryFrom<At<'_, Table>> for ConfigFileContents {
         let ConfigToml {
             helper_timeout,
             registries,
+            namespaces,
         } = at.deserialize()?;
 
         let helper_timeout = helper_timeout
@@ -350,11 +275,76 @@ impl TryFrom<At<'_, Table>> for ConfigFileContents {
                 checked.insert(registry, entry);
             }
         }
+        let namespaces = match namespaces {
+            Some(value) => namespaces_from(at.child("namespaces", value))?,
+            None => BTreeMap::new(),
+        };
         Ok(ConfigFileContents {
             registries: checked,
             helper_timeout,
+            namespaces,
         })
     }
+}
+
+const NAMESPACES: &str =
+    "a table of namespaces, like `[namespaces]` with `wasi = \"ghcr.io/webassembly\"`";
+const NAMESPACE_KEY: &str =
+    "a package namespace: lowercase letters, digits and single `-` between words, like `wasi`";
+const NAMESPACE_PREFIX: &str = "a registry prefix REGISTRY[/PATH], like \"ghcr.io/webassembly\"";
+
+/// `[namespaces]`: namespace -> `REGISTRY[/PATH]`.
+fn namespaces_from(at: At<'_, Value>) -> Result<BTreeMap<String, NamespaceConfig>, ConfigError> {
+    let file = at.file;
+    let table = at.into_table(NAMESPACES)?;
+    let mut namespaces = BTreeMap::new();
+    for (name, entry) in table.into_entries() {
+        if !is_namespace(&name) {
+            return Err(entry.invalid(NAMESPACE_KEY, format!("{name:?}")));
+        }
+        let prefix = match &entry.value {
+            Value::String(prefix) if is_registry_prefix(prefix) => prefix.clone(),
+            Value::String(prefix) => {
+                return Err(entry.invalid(NAMESPACE_PREFIX, format!("{prefix:?}")));
+            }
+            other => return Err(entry.invalid_found(NAMESPACE_PREFIX, other)),
+        };
+        namespaces.insert(
+            name,
+            NamespaceConfig {
+                prefix,
+                defined_in: file.to_owned(),
+            },
+        );
+    }
+    Ok(namespaces)
+}
+
+/// A WIT package namespace: words of lowercase ASCII letters and digits, each starting with a
+/// letter, joined by single `-` (the WIT identifier rule).
+pub(crate) fn is_namespace(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('-').all(|word| {
+            word.starts_with(|c: char| c.is_ascii_lowercase())
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+/// The shape of `REGISTRY[/PATH]`: no scheme, tag, digest or spaces, and a first segment that is
+/// a registry host (has `.` or `:`, or is `localhost`).
+fn is_registry_prefix(prefix: &str) -> bool {
+    let host = prefix.split('/').next().unwrap_or_default();
+    !prefix.contains("://")
+        && !prefix.contains('@')
+        && !prefix.contains(char::is_whitespace)
+        && !prefix.ends_with('/')
+        && !prefix
+            .split('/')
+            .skip(1)
+            .any(|segment| segment.is_empty() || segment.contains(':'))
+        && (host.contains('.') || host.contains(':') || host == "localhost")
 }
 
 fn helper_timeout_from(at: At<'_, Value>) -> Result<Duration, ConfigError> {
@@ -470,108 +460,6 @@ impl TryFrom<At<'_, Value>> for Scheme {
             other => Err(at.invalid_found(EXPECTED, other)),
         }
     }
-}
-
-/// `a string`, `an integer`, ... for "found" messages.
-fn a_type(value: &Value) -> &'static str {
-    match value {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a date-time",
-        Value::Array(_) => "an array",
-        Value::Table(_) => "a table",
-    }
-}
-
-/// A dotted TOML key, e.g. `registries."ghcr.io".credential-helper`; empty for the top level.
-#[derive(Debug, Clone, Default)]
-struct KeyPath(Vec<String>);
-
-impl KeyPath {
-    /// `self.name`.
-    fn join(&self, name: &str) -> KeyPath {
-        let mut parts = self.0.clone();
-        parts.push(name.to_owned());
-        KeyPath(parts)
-    }
-
-    fn is_root(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Display for KeyPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, part) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(".")?;
-            }
-            let bare = !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if bare {
-                f.write_str(part)?;
-            } else {
-                write!(f, "\"{}\"", part.escape_debug())?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The known key that `key` is most likely a misspelling of: the same letters with other
-/// separators or case (`credential_helper`, `credentialHelper`), one typo away, or a common
-/// synonym.
-fn suggest(key: &str, known: &'static [&'static str]) -> Option<&'static str> {
-    const SYNONYMS: &[(&str, &str)] = &[
-        ("registry", "registries"),
-        ("timeout", "helper-timeout"),
-        ("helper", "credential-helper"),
-        ("credentials", "credential-helper"),
-        ("scheme", "protocol"),
-        ("ca", "ca-file"),
-        ("cacert", "ca-file"),
-        ("user", "username"),
-        ("pass", "password"),
-    ];
-    let squashed = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let wanted = squashed(key);
-    let by_spelling = known.iter().copied().find(|k| {
-        let k = squashed(k);
-        k == wanted || (wanted.chars().count() >= 4 && edit_distance(&k, &wanted) <= 1)
-    });
-    by_spelling.or_else(|| {
-        SYNONYMS
-            .iter()
-            .find(|(synonym, target)| *synonym == wanted && known.contains(target))
-            .and_then(|(_, target)| known.iter().copied().find(|k| k == target))
-    })
-}
-
-/// Levenshtein distance.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -769,12 +657,12 @@ mod tests {
         assert_eq!(
             error("[registry.\"ghcr.io\"]\ninsecure = true"),
             "{path}: unknown key `registry` in the top level: did you mean `registries`? \
-             (known keys: `helper-timeout`, `registries`)"
+             (known keys: `helper-timeout`, `registries`, `namespaces`)"
         );
         assert_eq!(
             error("helper_timeout = 5"),
             "{path}: unknown key `helper_timeout` in the top level: \
-             did you mean `helper-timeout`? (known keys: `helper-timeout`, `registries`)"
+             did you mean `helper-timeout`? (known keys: `helper-timeout`, `registries`, `namespaces`)"
         );
         assert_eq!(
             error("[registries.r]\ncredential-helper.user = \"echo u\""),
@@ -888,6 +776,79 @@ mod tests {
                 "helper-timeout = 1e300",
                 "{path}: `helper-timeout` must be a number of seconds greater than 0 \
                  and less than 2^64, found 1e300",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error(text), expected, "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_map_to_registry_prefixes() {
+        let contents =
+            parse("[namespaces]\nwasi = \"ghcr.io/webassembly\"\nmy-team = \"localhost:5000\"\n")
+                .unwrap();
+        let prefixes: Vec<(&str, &str)> = contents
+            .namespaces
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.prefix.as_str()))
+            .collect();
+        assert_eq!(
+            prefixes,
+            [
+                ("my-team", "localhost:5000"),
+                ("wasi", "ghcr.io/webassembly")
+            ]
+        );
+        assert_eq!(contents.namespaces["wasi"].defined_in, PathBuf::from(PATH));
+        let mut merged = Config::empty();
+        merged.merge(contents);
+        merged.merge(parse("[namespaces]\nwasi = \"example.com/w\"").unwrap());
+        assert_eq!(merged.namespace("wasi").unwrap().prefix, "example.com/w");
+        assert_eq!(
+            merged.namespace("my-team").unwrap().prefix,
+            "localhost:5000"
+        );
+        assert!(merged.namespace("acme").is_none());
+    }
+
+    #[test]
+    fn bad_namespaces_are_named_with_the_fix() {
+        let cases = [
+            (
+                "namespaces = \"ghcr.io\"",
+                "{path}: `namespaces` must be a table of namespaces, like `[namespaces]` with \
+                 `wasi = \"ghcr.io/webassembly\"`, found a string",
+            ),
+            (
+                "[namespaces]\nWasi = \"ghcr.io/webassembly\"",
+                "{path}: `namespaces.Wasi` must be a package namespace: lowercase letters, digits \
+                 and single `-` between words, like `wasi`, found \"Wasi\"",
+            ),
+            (
+                "[namespaces]\nwasi = \"https://ghcr.io/webassembly\"",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found \"https://ghcr.io/webassembly\"",
+            ),
+            (
+                "[namespaces]\nwasi = \"webassembly\"",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found \"webassembly\"",
+            ),
+            (
+                "[namespaces]\nwasi = \"ghcr.io/w:1.0\"",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found \"ghcr.io/w:1.0\"",
+            ),
+            (
+                "[namespaces]\nwasi = 5",
+                "{path}: `namespaces.wasi` must be a registry prefix REGISTRY[/PATH], like \
+                 \"ghcr.io/webassembly\", found an integer",
+            ),
+            (
+                "[namespace]\nwasi = \"ghcr.io\"",
+                "{path}: unknown key `namespace` in the top level: did you mean `namespaces`? \
+                 (known keys: `helper-timeout`, `registries`, `namespaces`)",
             ),
         ];
         for (text, expected) in cases {
@@ -1021,7 +982,7 @@ mod tests {
     #[test]
     fn keys_lists_match_the_structs() {
         // `KEYS` feeds the unknown-key message: it must be exactly the struct's fields, in order.
-        fn check<T: TomlTable + fmt::Debug>() {
+        fn check<T: TomlTable + std::fmt::Debug>() {
             let table: Table = toml::from_str("zzz = 1").unwrap();
             let err = T::deserialize(Value::Table(table)).unwrap_err();
             let expected = <toml::de::Error as serde::de::Error>::unknown_field("zzz", T::KEYS);
@@ -1049,34 +1010,12 @@ mod tests {
             Some("credential-helper")
         );
         assert_eq!(suggest("protocl", registry), Some("protocol"));
+        assert_eq!(suggest("protcool", registry), Some("protocol"));
         assert_eq!(suggest("cafile", registry), Some("ca-file"));
         assert_eq!(suggest("scheme", registry), Some("protocol"));
         // Not one typo away: suggesting `insecure` for `secure` would invert the intent.
         assert_eq!(suggest("secure", registry), None);
         assert_eq!(suggest("ca", ConfigToml::KEYS), None);
         assert_eq!(suggest("x", registry), None);
-    }
-
-    #[test]
-    fn line_column_counts_characters() {
-        let text = "a = 1\nké = \"x\"\n";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 6), (2, 1));
-        assert_eq!(line_column(text, 9), (2, 3));
-        assert_eq!(line_column(text, 8), (2, 2)); // inside `é`: rounded down
-        assert_eq!(line_column(text, 1000), (3, 1));
-    }
-
-    #[test]
-    fn key_paths_quote_only_when_needed() {
-        let path = KeyPath::default()
-            .join("registries")
-            .join("ghcr.io")
-            .join("credential-helper")
-            .join("a\"b");
-        assert_eq!(
-            path.to_string(),
-            r#"registries."ghcr.io".credential-helper."a\"b""#
-        );
     }
 }

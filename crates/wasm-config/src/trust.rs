@@ -344,7 +344,7 @@ impl TrustStore {
     /// Parses the text of a store. Pure: `path` is used only in messages.
     pub fn parse(text: &str, path: &Path) -> Result<TrustStore, TrustStoreError> {
         let invalid = |offset: Option<usize>, message: String| {
-            let (line, column) = crate::model::line_column(text, offset.unwrap_or(text.len()));
+            let (line, column) = crate::toml_keys::line_column(text, offset.unwrap_or(text.len()));
             TrustStoreError::Invalid {
                 path: path.to_owned(),
                 line,

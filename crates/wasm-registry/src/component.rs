@@ -136,7 +136,7 @@ pub fn check_file(path: &Path) -> Result<WasmFile, ComponentError> {
 /// The digest and size of the file at `path`, after checking that it starts like a Wasm
 /// binary: the quick first pass of a push (hashing runs at well over 1 GB/s), so that the
 /// upload can start while [`check_file`] validates.
-pub(crate) fn digest_file(path: &Path) -> Result<(String, u64), ComponentError> {
+pub fn digest_file(path: &Path) -> Result<(String, u64), ComponentError> {
     let name = path.display().to_string();
     let read_err = |source| ComponentError::Read {
         path: name.clone(),

@@ -32,7 +32,7 @@ mod reference;
 mod session;
 
 pub use cache::{Cache, CacheStats};
-pub use component::{ComponentError, WasmFile, WasmKind, check_file};
+pub use component::{ComponentError, WasmFile, WasmKind, check_file, digest_file};
 pub use credentials::{
     AuthFileError, AuthFileSummary, ChainError, Credential, CredentialChain, Erased, Outcome,
     Resolution, SourceError, SourceKind, Step, StoreError, StoreHelperError, StoreLocations,
@@ -40,11 +40,13 @@ pub use credentials::{
 };
 pub use error::{Action, CaFileProblem, RegistryError};
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest};
+pub use ops::discovery::{WellKnown, get_well_known};
 pub use ops::login::{Verified, verify_login};
 pub use ops::pull::{PullOptions, PullOutcome, output_path, pull, pull_all};
 pub use ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};
 pub use ops::query::{
-    Inspection, inspect_file, inspect_reference, manifest_digest, sort_tags, tags,
+    Inspection, ManifestSummary, inspect_file, inspect_reference, manifest_digest,
+    resolve_manifest, sort_tags, tags,
 };
 pub use plan::{
     ConnectionPlan, ExtraRoot, Flags, RootOrigin, SchemeChoice, SchemeReason, Trust,

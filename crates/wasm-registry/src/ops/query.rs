@@ -85,6 +85,37 @@ pub async fn inspect_reference(
     })
 }
 
+/// The manifest a reference resolves to now, checked to be a Wasm artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestSummary {
+    /// The manifest digest.
+    pub digest: String,
+    /// The digest of its one `application/wasm` layer.
+    pub layer_digest: String,
+    /// The layer's size in bytes.
+    pub size: u64,
+    /// The manifest's annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// Asks the registry which manifest `reference` names now: one manifest `GET` (the manifest is
+/// small; it is checked to describe a Wasm artifact and kept in the cache), no layer.
+pub async fn resolve_manifest(
+    transport: &Transport,
+    reference: &Reference,
+) -> Result<ManifestSummary, RegistryError> {
+    let session = transport
+        .session(reference.registry(), reference.repository())
+        .await?;
+    let wasm = fetch_manifest(&session, reference, transport.cache()).await?;
+    Ok(ManifestSummary {
+        digest: wasm.digest,
+        layer_digest: wasm.layer.digest,
+        size: u64::try_from(wasm.layer.size).unwrap_or_default(),
+        annotations: wasm.manifest.annotations.unwrap_or_default(),
+    })
+}
+
 /// The digest of the manifest `reference` points at now (one `HEAD` request), or `None` when
 /// the registry has no such tag: what a lock compares its pinned digest with.
 pub async fn manifest_digest(

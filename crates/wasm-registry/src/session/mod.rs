@@ -358,6 +358,22 @@ impl Endpoint {
     /// `GET /v2/` without credentials, learning the scheme as a first request does: for
     /// `wasm login`, which checks credentials itself.
     pub(crate) async fn get_v2(&self) -> Result<(Response, Scheme), RegistryError> {
+        let (response, url) = self.get_without_credentials("v2/").await?;
+        let scheme = if url.scheme() == "http" {
+            Scheme::Http
+        } else {
+            Scheme::Https
+        };
+        Ok((response, scheme))
+    }
+
+    /// `GET` of `path` below the root without credentials (the API version check, a discovery
+    /// document), learning the scheme as a first request does; returns the answer and the URL
+    /// asked.
+    pub(crate) async fn get_without_credentials(
+        &self,
+        path: &str,
+    ) -> Result<(Response, Url), RegistryError> {
         let registry = self.plan.registry.as_str();
         self.settle_scheme().await;
         let mut relearnt = false;
@@ -366,22 +382,28 @@ impl Endpoint {
             let url =
                 self.plan
                     .base_url(scheme)
-                    .join("v2/")
+                    .join(path)
                     .map_err(|e| RegistryError::Protocol {
                         registry: registry.to_owned(),
-                        problem: format!("cannot form the API URL: {e}"),
+                        problem: format!("cannot form a URL for `{path}`: {e}"),
                     })?;
-            match self.client.get(url).timeout(self.timeout).send().await {
+            match self
+                .client
+                .get(url.clone())
+                .timeout(self.timeout)
+                .send()
+                .await
+            {
                 Ok(response) => {
                     if open && !relearnt && wants_tls(&response, scheme) {
                         relearnt = true;
                         self.learn_scheme(Scheme::Https);
                         continue;
                     }
-                    return Ok((response, scheme));
+                    return Ok((response, url));
                 }
                 Err(e) => {
-                    let error = classify_transport(registry, "GET /v2/", Box::new(e));
+                    let error = classify_transport(registry, &format!("GET {url}"), Box::new(e));
                     if open && !relearnt && matches!(error, RegistryError::NotTls { .. }) {
                         relearnt = true;
                         self.learn_scheme(Scheme::Http);
@@ -390,6 +412,32 @@ impl Endpoint {
                     return Err(error);
                 }
             }
+        }
+    }
+
+    /// Reads a small answer's body within the timeout and `max` bytes; `what` names the request
+    /// in errors.
+    pub(crate) async fn read_body(
+        &self,
+        response: Response,
+        max: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let registry = self.plan.registry.to_string();
+        match tokio::time::timeout(self.timeout, api::read_limited(response, max)).await {
+            Err(_) => Err(RegistryError::Stalled {
+                registry,
+                what: what.to_owned(),
+                after: self.timeout,
+            }),
+            Ok(Err(api::BodyError::TooLarge(_))) => Err(RegistryError::Protocol {
+                registry,
+                problem: format!("the answer to {what} is larger than {max} bytes"),
+            }),
+            Ok(Err(api::BodyError::Transport(e))) => {
+                Err(classify_transport(&registry, what, Box::new(e)))
+            }
+            Ok(Ok(bytes)) => Ok(bytes),
         }
     }
 

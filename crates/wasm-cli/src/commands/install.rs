@@ -1,0 +1,59 @@
+//! `wasm install [--locked] [--offline]`.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use wasm_package::RegistryClient;
+use wasm_package::ops::{Context, InstallOptions, install};
+
+use crate::cli::{GlobalOpts, JsonOpt};
+use crate::context;
+use crate::output;
+use crate::packages::{self, PackageOpts};
+
+/// Install the dependencies of wasm.toml exactly as wasm.lock pins them
+///
+/// Dependencies missing from wasm.lock are resolved (the newest version their requirement
+/// allows) and locked. Each package is fetched by its locked digest, verified as it streams,
+/// and written atomically to DIR/NAMESPACE/NAME.wasm ([install] dir, default vendor/wasm),
+/// several at once. Before a locked package is fetched, its tag is asked: a tag that moved is
+/// refused, showing both digests, and nothing is written (`wasm update` moves on purpose).
+/// Files of packages no longer listed are removed. When every file is present with its locked
+/// digest, no request is made at all.
+#[derive(Debug, Args)]
+#[command(after_help = output::with_exit_status("Examples:
+  wasm install                 # resolve what is new, install what is missing
+  wasm install --locked        # in CI: fail if wasm.lock is missing or would change
+  wasm install --offline       # from wasm.lock and the local cache only
+  wasm install --json"))]
+pub(crate) struct Opts {
+    /// Fail if wasm.lock is missing or would change (for CI)
+    #[arg(long)]
+    locked: bool,
+    /// Use only wasm.lock and the local cache, no network
+    #[arg(long)]
+    offline: bool,
+    #[command(flatten)]
+    package: PackageOpts,
+    #[command(flatten)]
+    json: JsonOpt,
+}
+
+impl Opts {
+    pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        let setup = packages::setup(global, &self.package)?;
+        let client = RegistryClient::new(&setup.transport, self.package.jobs);
+        let cx = Context {
+            registry: &client,
+            mapper: &setup.mapper,
+        };
+        let options = InstallOptions {
+            locked: self.locked,
+            offline: self.offline,
+            ..InstallOptions::default()
+        };
+        let report = context::runtime()?.block_on(install(&cx, &setup.project, None, &options))?;
+        packages::print_report(&setup.project, &report, self.json.json)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

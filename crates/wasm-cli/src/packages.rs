@@ -1,0 +1,170 @@
+//! What the package commands (`init`, `add`, `remove`, `install`, `update`, `outdated`,
+//! `publish`) share: opening the project, the registry client and the name mapping, and
+//! printing an install report.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::Args;
+use wasm_package::ops::{Action, InstallReport, Project};
+use wasm_package::{Mapper, WkgConfig};
+use wasm_registry::Transport;
+
+use crate::cli::{GlobalOpts, NetworkOpts, RegistryOpts};
+use crate::context;
+use crate::output;
+
+/// Flags of the package commands that talk to registries.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PackageOpts {
+    /// How many packages to download at once
+    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = 8)]
+    pub(crate) jobs: usize,
+    #[command(flatten)]
+    pub(crate) registry: RegistryOpts,
+    #[command(flatten)]
+    pub(crate) network: NetworkOpts,
+}
+
+/// The project of the current directory, the transport and the name mapping.
+pub(crate) struct Setup {
+    pub(crate) project: Project,
+    pub(crate) transport: Transport,
+    pub(crate) mapper: Mapper,
+}
+
+/// The transport and the name mapping (the user config's `[namespaces]`, wkg's config, the
+/// discovery cache).
+pub(crate) fn connect(
+    global: &GlobalOpts,
+    opts: &PackageOpts,
+) -> anyhow::Result<(Transport, Mapper)> {
+    let transport = context::transport(global, &opts.registry, Some(&opts.network))?;
+    let mapper = Mapper::new(
+        transport.chain().config(),
+        WkgConfig::default_path(),
+        wasm_config::cache_dir(),
+    )?;
+    Ok((transport, mapper))
+}
+
+/// Opens the project whose wasm.toml is in the current directory or above.
+pub(crate) fn setup(global: &GlobalOpts, opts: &PackageOpts) -> anyhow::Result<Setup> {
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    let project = Project::find(&cwd)?;
+    let (transport, mapper) = connect(global, opts)?;
+    Ok(Setup {
+        project,
+        transport,
+        mapper,
+    })
+}
+
+/// `path` relative to the project root, for messages.
+pub(crate) fn shown(project: &Project, path: &Path) -> String {
+    path.strip_prefix(project.manifest.root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+/// Prints what an install did: lock changes, files written and removed, and a summary line
+/// (stderr), or the report as JSON (stdout).
+pub(crate) fn print_report(
+    project: &Project,
+    report: &InstallReport,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        return output::json(report);
+    }
+    for change in &report.changes {
+        let line = match (&change.old, &change.new) {
+            (None, Some((version, digest))) => {
+                format!(
+                    "{} {} {version} ({})",
+                    output::good("locked"),
+                    change.name,
+                    short(digest)
+                )
+            }
+            (Some((old, old_digest)), Some((new, new_digest))) => format!(
+                "{} {} {old} ({}) -> {new} ({})",
+                output::good("updated"),
+                change.name,
+                short(old_digest),
+                short(new_digest)
+            ),
+            (Some((old, _)), None) => {
+                format!("{} {} {old}", output::good("removed"), change.name)
+            }
+            (None, None) => continue,
+        };
+        output::status(&line);
+    }
+    let verb = if report.dry_run {
+        "would install"
+    } else {
+        "installed"
+    };
+    let mut written = 0;
+    for package in &report.packages {
+        if package.action == Action::UpToDate {
+            continue;
+        }
+        written += 1;
+        output::status(&format!(
+            "{} {} {} -> {}",
+            output::good(verb),
+            package.name,
+            package.version,
+            shown(project, &package.path)
+        ));
+    }
+    for path in &report.removed_files {
+        let verb = if report.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        output::status(&format!("{} {}", output::good(verb), shown(project, path)));
+    }
+    if report.tags_unchecked {
+        output::warning(
+            "--offline: installed from the local cache by digest; the tags were not checked",
+        );
+    }
+    let total = report.packages.len();
+    let summary = if report.dry_run {
+        format!("dry run: {written} of {total} package(s) would be installed; nothing written")
+    } else if written == 0
+        && report.changes.is_empty()
+        && report.removed_files.is_empty()
+        && !report.lock_written
+    {
+        format!(
+            "up to date: {total} package(s) match wasm.lock{}",
+            if report.network {
+                ""
+            } else {
+                " (no network request)"
+            }
+        )
+    } else {
+        format!(
+            "{total} package(s) in {}, {written} installed{}",
+            shown(project, &project.manifest.install_dir),
+            if report.lock_written {
+                ", wasm.lock written"
+            } else {
+                ""
+            }
+        )
+    };
+    output::status(&summary);
+    Ok(())
+}
