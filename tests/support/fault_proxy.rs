@@ -1,6 +1,6 @@
 //! A fault injector: a TCP proxy between `wasm` and a real registry that breaks chosen requests
 //! on purpose, to prove that `wasm` rides out transient faults and fails clearly, in bounded
-//! time and without leaving anything half-written, on persistent ones (issue 6, "Faults").
+//! time and without leaving anything half-written, on persistent ones (docs/reliability.md).
 //!
 //! [`FaultProxy`] listens on `127.0.0.1:PORT` and forwards to a registry (usually a plain-HTTP
 //! [`super::Registry`] on loopback, so `wasm` speaks plain HTTP to the proxy by itself). It

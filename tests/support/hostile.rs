@@ -1,6 +1,6 @@
 //! A deliberately misbehaving registry: a small HTTP server on `127.0.0.1:PORT` that speaks just
 //! enough of the distribution API to serve one Wasm artifact, and breaks it the way a test asks
-//! (issue 6, "Hostile or broken registries").
+//! (the hostile rows of docs/reliability.md).
 //!
 //! An [`Artifact`] is what it serves: a correct Wasm artifact built from
 //! [`super::component::sample_component`], with exactly one thing broken by one of its `with_*`
