@@ -93,6 +93,29 @@ fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
         shapes(&registry.requests()[before..], &repo),
         ["GET manifests/REF"]
     );
+    // Pinned by digest, with the manifest and the layer in the cache: no request at all.
+    let out = puller
+        .wasm()
+        .args(["pull", &reference, "--plain-http", "-o", "c.wasm", "--json"])
+        .run();
+    out.assert_success();
+    let pinned: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let pinned = format!(
+        "{}/{repo}@{}",
+        registry.host,
+        pinned["digest"].as_str().unwrap()
+    );
+    let before = registry.requests().len();
+    puller
+        .wasm()
+        .args(["pull", &pinned, "--plain-http", "-o", "d.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(
+        shapes(&registry.requests()[before..], &repo),
+        Vec::<String>::new()
+    );
+
     // A re-push of the same file: the existence checks and the manifest.
     let before = registry.requests().len();
     sandbox

@@ -100,10 +100,26 @@ pub async fn pull(
     if options.offline {
         return pull_offline(cache, reference, &target);
     }
-    let session = transport
-        .session(reference.registry(), reference.repository())
-        .await?;
-    let wasm = fetch_manifest(&session, reference, cache).await?;
+    // A reference pinned by digest whose manifest the cache holds needs no request for it:
+    // the cached bytes are checked against the digest.
+    let pinned = reference
+        .digest()
+        .and_then(|digest| Some((digest, cache?.read_blob(digest)?)));
+    let (wasm, mut session) = match pinned {
+        Some((digest, bytes)) => {
+            tracing::info!(%digest, "manifest served from the cache");
+            (check_manifest(&bytes, digest.to_owned(), reference)?, None)
+        }
+        None => {
+            let session = transport
+                .session(reference.registry(), reference.repository())
+                .await?;
+            (
+                fetch_manifest(&session, reference, cache).await?,
+                Some(session),
+            )
+        }
+    };
     let expected_size = wasm.layer.size as u64;
 
     let cached = cache.and_then(|c| c.blob(&wasm.layer.digest, expected_size).map(|p| (c, p)));
@@ -115,6 +131,14 @@ pub async fn pull(
                 .map_err(io_err("cannot write", &target))?;
         }
         None => {
+            let session = match session.take() {
+                Some(session) => session,
+                None => {
+                    transport
+                        .session(reference.registry(), reference.repository())
+                        .await?
+                }
+            };
             // A download that breaks for a transient reason starts again from the beginning,
             // into a fresh temporary file (the broken one is deleted).
             let what = format!("the download of {}", wasm.layer.digest);
