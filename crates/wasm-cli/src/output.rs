@@ -47,12 +47,12 @@ pub(crate) fn init(global: &GlobalOpts) {
     COLOR.store(color, Ordering::Relaxed);
     let default = match (global.quiet, global.verbose) {
         (true, _) => "error",
-        // Other crates' logs (rustls, reqwest, oci-client) only from -vv on: their errors are
+        // Other crates' logs (rustls, reqwest, hyper) only from -vv on: their errors are
         // reported once, by `main`, with what to do.
-        (false, 0) => "wasm=warn,wasm_registry=warn,wasm_config=warn",
-        (false, 1) => "warn,wasm=info,wasm_registry=info,wasm_config=info",
-        (false, 2) => "info,wasm=debug,wasm_registry=debug,wasm_config=debug",
-        (false, _) => "debug,wasm=trace,wasm_registry=trace,wasm_config=trace,oci_client=trace",
+        (false, 0) => "wasm=warn,wasm_package=warn,wasm_registry=warn,wasm_config=warn",
+        (false, 1) => "warn,wasm=info,wasm_package=info,wasm_registry=info,wasm_config=info",
+        (false, 2) => "info,wasm=debug,wasm_package=debug,wasm_registry=debug,wasm_config=debug",
+        (false, _) => "debug,wasm=trace,wasm_registry=trace,wasm_config=trace,wasm_package=trace",
     };
     let filter = EnvFilter::try_from_env("WASM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

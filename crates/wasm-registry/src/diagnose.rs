@@ -24,7 +24,7 @@
 //! - The checks do what `push` and `pull` do: the same credential chain, the same choice of plain
 //!   HTTP or TLS, the same trusted certificates (rustls-platform-verifier with `ca-file` and
 //!   `SSL_CERT_FILE`, as reqwest), the same proxy rules (hyper-util's matcher, as reqwest), and
-//!   the token request oci-client makes. A passing test means those commands get past
+//!   the token request the session makes. A passing test means those commands get past
 //!   connecting and authenticating.
 //! - Harmless: nothing is written, except a blob upload session for `--push` without a token
 //!   that states its access, and that session is cancelled at once.

@@ -1,7 +1,7 @@
 //! Which proxy a request to the registry goes through, decided as reqwest decides it, and the
 //! `CONNECT` tunnel through it.
 //!
-//! reqwest (and so oci-client, and so `push` and `pull`) takes its proxies from hyper-util's
+//! reqwest (and so `push` and `pull`) takes its proxies from hyper-util's
 //! [`Matcher`], which reads `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (upper case
 //! first, then lower case; a variable that is set but empty still counts) and ignores them all
 //! when `REQUEST_METHOD` is set. This module asks the same matcher, so the proxy it reports is the

@@ -7,7 +7,7 @@
 //! - a `Bearer` challenge: first the OAuth2 password grant (`POST` to the realm with
 //!   `access_type=offline`): a `refresh_token` in the answer is an identity token, stored instead
 //!   of the password, as `docker login` does. A realm that does not take that `POST` (400, 404,
-//!   405) is asked the way oci-client asks, `GET realm?service=...` with Basic auth.
+//!   405) is asked the way the session asks for tokens, `GET realm?service=...` with Basic auth.
 //!
 //! A 401 from any of these means the credentials are wrong: [`RegistryError::Rejected`].
 //! Storing is [`crate::credentials::store_login`]; `logout` is
