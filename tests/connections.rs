@@ -11,7 +11,7 @@ use crate::support::component::component_of_size_seeded;
 use crate::support::fault_proxy::{Fault, FaultProxy};
 use crate::support::registry::LoggedRequest;
 use crate::support::{
-    CAROL_PASSWORD, CAROL_USER, Sandbox, basic_auth, shared_anonymous, shared_token, unique_repo,
+    CAROL_PASSWORD, CAROL_USER, Sandbox, docker_auths, shared_anonymous, shared_token, unique_repo,
 };
 
 /// `METHOD PATH` of each request (query dropped, digests and upload ids shortened), in order.
@@ -139,12 +139,11 @@ fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
     let (server, registry) = shared_token();
     let repo = unique_repo("connections/token");
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(
-        &serde_json::json!({"auths": {registry.host.clone(): {
-            "auth": basic_auth(CAROL_USER, CAROL_PASSWORD).trim_start_matches("Basic ")
-        }}})
-        .to_string(),
-    );
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        CAROL_USER,
+        CAROL_PASSWORD,
+    )]));
     let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(64 << 10, 2));
     let reference = registry.reference(&repo, "1");
     let before = registry.requests().len();

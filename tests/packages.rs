@@ -9,7 +9,7 @@ use crate::support::component::component_of_size_seeded;
 use crate::support::discovery::DiscoveryServer;
 use crate::support::{
     ALICE_PASSWORD, ALICE_USER, CAROL_PASSWORD, CAROL_USER, Output, Sandbox, basic_auth,
-    shared_anonymous, shared_basic_tls, shared_token, unique_repo,
+    docker_auths, sha256_digest, shared_anonymous, shared_basic_tls, shared_token, unique_repo,
 };
 
 /// A small valid component whose digest depends on `seed`.
@@ -28,22 +28,6 @@ fn publish(sandbox: &Sandbox, reference: &str, seed: u64) -> Vec<u8> {
         .run()
         .assert_success();
     bytes
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
-fn docker_auths(host: &str, user: &str, password: &str) -> String {
-    serde_json::json!({ "auths": {
-        host: { "auth": basic_auth(user, password).trim_start_matches("Basic ") }
-    }})
-    .to_string()
 }
 
 fn manifest(sandbox: &Sandbox, text: &str) {
@@ -110,7 +94,10 @@ fn install_resolves_semver_over_real_tags_and_locks_by_digest() {
         text.contains("version = \"2.0.0-rc.1\""),
         "named pre-release: {text}"
     );
-    assert!(text.contains(&format!("layer-digest = \"{}\"", sha256(&component(3)))));
+    assert!(text.contains(&format!(
+        "layer-digest = \"{}\"",
+        sha256_digest(&component(3))
+    )));
     assert!(
         out.stderr.contains("locked acme:app 1.10.0 (sha256:"),
         "{}",
@@ -433,7 +420,11 @@ fn names_map_to_repositories_in_all_four_ways() {
 fn publish_is_immutable_over_tls_with_basic_auth() {
     let registry = shared_basic_tls();
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&docker_auths(&registry.host, ALICE_USER, ALICE_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
     let prefix = unique_repo("publish");
     sandbox.write_config(&format!(
         "[registries.\"{}\"]\nca-file = \"{}\"\n\n[namespaces]\nacme = \"{}/{prefix}\"\n",
@@ -523,7 +514,11 @@ fn publish_is_immutable_over_tls_with_basic_auth() {
 
     // And a consumer installs it through the same registry and credentials.
     let consumer = Sandbox::new();
-    consumer.write_docker_config(&docker_auths(&registry.host, ALICE_USER, ALICE_PASSWORD));
+    consumer.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        ALICE_USER,
+        ALICE_PASSWORD,
+    )]));
     consumer.write_config(&format!(
         "[registries.\"{}\"]\nca-file = \"{}\"\n",
         registry.host,
@@ -545,7 +540,11 @@ fn publish_is_immutable_over_tls_with_basic_auth() {
 fn add_remove_and_outdated_with_a_token_registry() {
     let (_server, registry) = shared_token();
     let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&docker_auths(&registry.host, CAROL_USER, CAROL_PASSWORD));
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        CAROL_USER,
+        CAROL_PASSWORD,
+    )]));
     let prefix = unique_repo("token-pkgs");
     for (tag, seed) in [("0.1.0", 41), ("0.2.0", 42), ("1.0.0", 43)] {
         publish(
