@@ -34,6 +34,22 @@ fn shapes(requests: &[LoggedRequest], repo: &str) -> Vec<String> {
         .collect()
 }
 
+/// Pushes a small component (from `seed`) as `REPO:1` to the shared anonymous registry from a
+/// sandbox of its own; returns the fresh repository.
+fn publish_small(prefix: &str, seed: u64) -> String {
+    let registry = shared_anonymous();
+    let repo = unique_repo(prefix);
+    let publisher = Sandbox::new();
+    let file = publisher.write_file("work/app.wasm", component_of_size_seeded(16 << 10, seed));
+    publisher
+        .wasm()
+        .args(["push", &registry.reference(&repo, "1"), "--plain-http"])
+        .arg(&file)
+        .run()
+        .assert_success();
+    repo
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -192,15 +208,7 @@ fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
 #[test]
 fn the_scheme_of_a_registry_on_this_machine_is_learnt_once() {
     let registry = shared_anonymous();
-    let repo = unique_repo("connections/scheme");
-    let publisher = Sandbox::new();
-    let file = publisher.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 3));
-    publisher
-        .wasm()
-        .args(["push", &registry.reference(&repo, "1"), "--plain-http"])
-        .arg(&file)
-        .run()
-        .assert_success();
+    let repo = publish_small("connections/scheme", 3);
 
     let proxy = FaultProxy::start(&registry.host, Fault::None);
     let sandbox = Sandbox::new();
@@ -244,15 +252,7 @@ fn the_scheme_of_a_registry_on_this_machine_is_learnt_once() {
 #[test]
 fn a_port_silent_to_a_tls_hello_is_spoken_to_in_plain_http_within_a_second() {
     let registry = shared_anonymous();
-    let repo = unique_repo("connections/silent");
-    let publisher = Sandbox::new();
-    let file = publisher.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 4));
-    publisher
-        .wasm()
-        .args(["push", &registry.reference(&repo, "1"), "--plain-http"])
-        .arg(&file)
-        .run()
-        .assert_success();
+    let repo = publish_small("connections/silent", 4);
     let proxy = FaultProxy::start(&registry.host, Fault::None);
     proxy.silent_to_tls();
     let sandbox = Sandbox::new();
