@@ -12,6 +12,9 @@
 //!   every start, and logs every request (access log), one line each, for [`LoggedRequest`];
 //! - errors show the end of the registry's log.
 //!
+//! [`TokenServer`] is the token server (Docker's token auth, as GHCR and Docker Hub use) that
+//! token-auth registries trust.
+//!
 //! It is not a product crate: `publish = false`, and nothing in `crates/` depends on it.
 
 mod access_log;
@@ -20,6 +23,7 @@ mod error;
 mod probe;
 mod process;
 mod registry;
+pub mod token_server;
 
 pub use access_log::LoggedRequest;
 pub use config::{Auth, Tls};
@@ -27,3 +31,4 @@ pub use error::RegistryError;
 pub use probe::PROBE_USER_AGENT;
 pub use process::{find_program, random_hex, spawn_tied_to_process};
 pub use registry::{Launcher, LocalRegistry, Log};
+pub use token_server::{AclRule, TokenRequest, TokenServer};

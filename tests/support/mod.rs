@@ -6,7 +6,7 @@
 //! - [`registry`]: a CNCF distribution registry (`docker-registry`) on a free port, anonymous,
 //!   with Basic auth over TLS, or with token auth; shared instances for tests that can share.
 //! - [`token_server`]: a Docker token server (JWT access tokens, OAuth2 refresh tokens) for the
-//!   token-auth registry.
+//!   token-auth registry; it lives in the testkit crate, so that the benchmark uses it too.
 //! - [`pass`]: a real `docker-credential-pass` store with a throwaway gpg key.
 //! - [`component`]: small, real WebAssembly components and things that are not.
 //! - [`fault_proxy`]: a fault injector, a proxy in front of a registry that drops, stalls or
@@ -36,7 +36,7 @@ pub mod hostile;
 pub mod http;
 pub mod pass;
 pub mod registry;
-pub mod token_server;
+pub use wasm_testkit::token_server;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -29,8 +29,8 @@ pub use wasm_testkit::LoggedRequest;
 use wasm_testkit::{Launcher, LocalRegistry, RegistryError, Tls};
 
 use super::http::{self, HttpResponse};
-use super::token_server::TokenServer;
 use super::write_file;
+use wasm_testkit::TokenServer;
 
 /// User of [`shared_basic_tls`] (and a canary's owner).
 pub const ALICE_USER: &str = "alice";

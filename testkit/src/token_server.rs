@@ -1,4 +1,6 @@
-//! A Docker token server (the auth flow of GHCR, Docker Hub, ACR) for [`super::Registry::token`].
+//! A Docker token server (the auth flow of GHCR, Docker Hub, ACR), in front of which a
+//! [`crate::Launcher`] with [`crate::Auth::Token`] puts a registry: the end-to-end tests' token
+//! registries and the benchmark's token-auth variant use it.
 //!
 //! It serves `/token` over plain HTTP on 127.0.0.1 from its own thread:
 //! - `GET /token?service=S&scope=repository:NAME:pull,push[&scope=...]`, optionally with Basic
@@ -35,13 +37,15 @@ use rcgen::{CertificateParams, DnType, KeyPair, PublicKeyData as _};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::write_file;
+fn random_hex(bytes: usize) -> String {
+    crate::random_hex(bytes).expect("read /dev/urandom")
+}
 
-/// A user of [`super::shared_token`] who may pull and push everywhere.
+/// A user of the end-to-end tests' shared token registry who may pull and push everywhere.
 pub const CAROL_USER: &str = "carol";
 /// Password of [`CAROL_USER`].
 pub const CAROL_PASSWORD: &str = "carol-canary-pw-3d5e";
-/// A user of [`super::shared_token`] who may only pull.
+/// A user of the end-to-end tests' shared token registry who may only pull.
 pub const DAVE_USER: &str = "dave";
 /// Password of [`DAVE_USER`].
 pub const DAVE_PASSWORD: &str = "dave-canary-pw-6b1f";
@@ -170,11 +174,7 @@ impl TokenServer {
     }
 
     /// Starts a server keeping its files in `dir` (which outlives it).
-    pub(crate) fn start_in(
-        dir: PathBuf,
-        users: Vec<(String, String)>,
-        acl: Vec<AclRule>,
-    ) -> TokenServer {
+    pub fn start_in(dir: PathBuf, users: Vec<(String, String)>, acl: Vec<AclRule>) -> TokenServer {
         let key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("generate RSA key");
         let kid = libtrust_key_id(&key.subject_public_key_info());
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("cert params");
@@ -183,7 +183,8 @@ impl TokenServer {
             .push(DnType::CommonName, TokenServer::ISSUER);
         let cert = params.self_signed(&key).expect("self-sign token cert");
         let cert_path = dir.join("token-signing-cert.pem");
-        write_file(&cert_path, cert.pem().as_bytes());
+        std::fs::write(&cert_path, cert.pem().as_bytes())
+            .expect("write the token signing certificate");
         let encoding_key = EncodingKey::from_rsa_der(&pkcs1_from_pkcs8(key.serialized_der()));
 
         let inner = Arc::new(Inner {
@@ -277,7 +278,7 @@ impl TokenServer {
             .collect()
     }
 
-    /// Every refresh and access token this server issued so far. ([`super::assert_no_secrets`]
+    /// Every refresh and access token this server issued so far. (the tests' `assert_no_secrets`
     /// already checks those of every server in the process.)
     pub fn issued_secrets(&self) -> Vec<String> {
         self.inner.state.lock().unwrap().issued.clone()
@@ -316,15 +317,15 @@ impl TokenServer {
         self.inner.sign(user.unwrap_or(""), &access)
     }
 
-    /// The users of [`super::shared_token`].
-    pub(crate) fn shared_users() -> Vec<(String, String)> {
+    /// The users of the end-to-end tests' shared token registry.
+    pub fn shared_users() -> Vec<(String, String)> {
         vec![
             (CAROL_USER.to_string(), CAROL_PASSWORD.to_string()),
             (DAVE_USER.to_string(), DAVE_PASSWORD.to_string()),
         ]
     }
 
-    /// The ACL of [`super::shared_token`]: carol pulls and pushes everywhere, dave pulls
+    /// The ACL of the end-to-end tests' shared token registry: carol pulls and pushes everywhere, dave pulls
     /// everywhere, anyone pulls `public/...`.
     pub fn shared_acl() -> Vec<AclRule> {
         vec![
@@ -610,7 +611,7 @@ impl Inner {
             "exp": now + ttl,
             "nbf": now - 1,
             "iat": now,
-            "jti": super::random_hex(16),
+            "jti": random_hex(16),
             "access": access,
         });
         let mut header = Header::new(Algorithm::RS256);
@@ -623,7 +624,7 @@ impl Inner {
     }
 
     fn new_refresh_token(&self, user: &str) -> String {
-        let token = format!("e2e-refresh-{}", super::random_hex(24));
+        let token = format!("e2e-refresh-{}", random_hex(24));
         remember_secret(&token);
         let mut state = self.state.lock().unwrap();
         state.refresh_tokens.insert(token.clone(), user.to_string());
