@@ -15,11 +15,15 @@
 //! [`TokenServer`] is the token server (Docker's token auth, as GHCR and Docker Hub use) that
 //! token-auth registries trust.
 //!
+//! [`LatencyProxy`] puts a round trip of distance between a client and a local server, for the
+//! benchmark's latency mode.
+//!
 //! It is not a product crate: `publish = false`, and nothing in `crates/` depends on it.
 
 mod access_log;
 mod config;
 mod error;
+mod latency;
 mod probe;
 mod process;
 mod registry;
@@ -28,6 +32,7 @@ pub mod token_server;
 pub use access_log::LoggedRequest;
 pub use config::{Auth, Tls};
 pub use error::RegistryError;
+pub use latency::LatencyProxy;
 pub use probe::PROBE_USER_AGENT;
 pub use process::{find_program, random_hex, spawn_tied_to_process};
 pub use registry::{Launcher, LocalRegistry, Log};
