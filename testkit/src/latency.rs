@@ -204,7 +204,11 @@ mod tests {
         let mut stream = TcpStream::connect(proxy.addr()).unwrap();
         assert_eq!(exchange(&mut stream, b"hello"), b"hello");
         // The handshake's round trip, then the exchange's.
-        assert!(started.elapsed() >= 2 * round_trip, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= 2 * round_trip,
+            "{:?}",
+            started.elapsed()
+        );
         let second = Instant::now();
         assert_eq!(exchange(&mut stream, b"again"), b"again");
         assert!(second.elapsed() >= round_trip, "{:?}", second.elapsed());

@@ -32,6 +32,8 @@ use crate::report::{self, Batch, Counts, MIB, Machine, Op, Peer, Results, Sample
 use crate::sandbox::Sandbox;
 use crate::{cmd, deps, generator, interrupt, registry};
 
+mod latency;
+
 /// Components in the batch.
 const BATCH_COUNT: usize = 100;
 /// Bytes of each batch component.
@@ -43,6 +45,8 @@ const BATCH_SEED: u64 = 0xba7c_0000;
 /// How many dependencies the `wasm install` benchmark installs (the first components of the
 /// batch, each published as its own package).
 pub(crate) const INSTALL_COUNT: usize = 20;
+/// The size of the component the latency mode pushes and pulls (the batch's first).
+pub(crate) const LATENCY_SIZE: u64 = BATCH_SIZE;
 /// The tag every push uses.
 const TAG: &str = "1.0.0";
 /// Where the document goes, relative to the workspace root.
@@ -82,6 +86,10 @@ pub(crate) struct Options {
     /// Measure this `wasm` binary instead of building the workspace's
     #[arg(long, value_name = "PATH")]
     pub(crate) wasm: Option<PathBuf>,
+    /// The round trip the latency mode puts between the tools and the registries, in
+    /// milliseconds; 0 skips the latency mode [default: 50]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u16).range(0..=2000))]
+    latency_ms: Option<u16>,
 }
 
 impl Options {
@@ -106,6 +114,14 @@ impl Options {
         sizes.sort_unstable();
         sizes.dedup();
         sizes
+    }
+
+    /// The latency mode's round trip; `None`: skipped.
+    pub(crate) fn round_trip(&self) -> Option<Duration> {
+        match self.latency_ms.unwrap_or(50) {
+            0 => None,
+            ms => Some(Duration::from_millis(u64::from(ms))),
+        }
     }
 
     /// Whether to write docs/benchmarks.md.
@@ -245,6 +261,21 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     let batch = bench.batch(&batch_files)?;
     step("install")?;
     bench.install(&batch_files[..INSTALL_COUNT.min(batch_files.len())])?;
+    let latency = match options.round_trip() {
+        Some(round_trip) => {
+            step(&format!(
+                "latency: {} ms round trip",
+                round_trip.as_millis()
+            ))?;
+            Some(latency::run(
+                &mut bench,
+                &batch_files[0],
+                &batch_files,
+                round_trip,
+            )?)
+        }
+        None => None,
+    };
     step("start-up")?;
     bench.startup(options.startup_runs())?;
     machine.load_after = load_average();
@@ -263,6 +294,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         batch: Some(batch),
         machine,
         peers,
+        latency,
     };
     drop(registry);
 
@@ -754,6 +786,18 @@ impl Bench<'_> {
         file: &Path,
         sandbox: &Sandbox,
     ) -> Result<Command> {
+        self.push_command_at(tool, reference, file, sandbox, &self.addr)
+    }
+
+    /// `tool`'s push of `file` to `reference` on the plain-HTTP registry at `addr`.
+    fn push_command_at(
+        &self,
+        tool: Tool,
+        reference: &str,
+        file: &Path,
+        sandbox: &Sandbox,
+        addr: &str,
+    ) -> Result<Command> {
         Ok(match tool {
             Tool::Wasm => {
                 let mut command = self.wasm_command(sandbox);
@@ -765,7 +809,7 @@ impl Bench<'_> {
                 let mut command = sandbox.command(&wkg.program);
                 command
                     .args(["oci", "push"])
-                    .arg(format!("--insecure={}", self.addr));
+                    .arg(format!("--insecure={addr}"));
                 command.arg(reference).arg(file);
                 command
             }
@@ -787,6 +831,19 @@ impl Bench<'_> {
         out: &Path,
         sandbox: &Sandbox,
     ) -> Result<(Command, PathBuf)> {
+        self.pull_command_at(tool, reference, out, sandbox, &self.addr)
+    }
+
+    /// `tool`'s pull of `reference` from the plain-HTTP registry at `addr` into `out`, and the
+    /// file it writes.
+    fn pull_command_at(
+        &self,
+        tool: Tool,
+        reference: &str,
+        out: &Path,
+        sandbox: &Sandbox,
+        addr: &str,
+    ) -> Result<(Command, PathBuf)> {
         let target = out.join("component.wasm");
         Ok(match tool {
             Tool::Wasm => {
@@ -799,7 +856,7 @@ impl Bench<'_> {
                 let mut command = sandbox.command(&wkg.program);
                 command
                     .args(["oci", "pull"])
-                    .arg(format!("--insecure={}", self.addr));
+                    .arg(format!("--insecure={addr}"));
                 command.arg(reference).arg("-o").arg(&target);
                 (command, target)
             }
@@ -894,6 +951,11 @@ impl Bench<'_> {
     /// Runs `commands` one after another, measured: wall times add up, the largest RSS counts.
     /// Their output goes to `stdout` and `stderr` in the scratch directory.
     fn measure(&self, commands: &mut [Command]) -> Result<Sample> {
+        self.measure_at(self.registry, commands)
+    }
+
+    /// [`Bench::measure`], with `registry`'s log in the error when a command fails.
+    fn measure_at(&self, registry: &LocalRegistry, commands: &mut [Command]) -> Result<Sample> {
         let mut total = Sample {
             wall: Duration::ZERO,
             rss_kib: 0,
@@ -917,7 +979,7 @@ impl Bench<'_> {
                 let stderr = fs::read_to_string(self.work.join("stderr")).unwrap_or_default();
                 let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                let log = self.registry.log_tail(10).unwrap_or_default();
+                let log = registry.log_tail(10).unwrap_or_default();
                 bail!(
                     "`{line}` failed ({status}):\n{}\nregistry log (last lines):\n{log}",
                     tail.join("\n")
@@ -996,10 +1058,15 @@ impl Bench<'_> {
 
     /// The requests in the registry's access log after `mark`.
     fn requests_since(&self, mark: u64) -> Result<Vec<LoggedRequest>> {
+        self.requests_at(self.registry, mark)
+    }
+
+    /// The requests in `registry`'s access log after `mark`.
+    fn requests_at(&self, registry: &LocalRegistry, mark: u64) -> Result<Vec<LoggedRequest>> {
         // Distribution writes the access-log line as it finishes the response; give the last
         // one a moment.
         thread::sleep(Duration::from_millis(50));
-        self.registry
+        registry
             .requests_since(mark)
             .context("could not read the registry's log")
     }

@@ -1,5 +1,6 @@
 //! What a `cargo xtask bench` run measured, and everything said about it: the table, the
-//! verdicts on issue 5's targets, "where the time goes", and `docs/benchmarks.md`.
+//! verdicts on the targets, "where the time goes", and `docs/benchmarks.md`; the latency mode's
+//! part (a registry a round trip away) is in [`latency`].
 //!
 //! What must stay true: every figure printed or written here is computed from the samples of
 //! the run at hand. Nothing is typed in: a step that was not measured shows as such, and a
@@ -9,6 +10,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
+
+mod latency;
+
+pub(crate) use latency::{Access, Latency, LatencySeries, Trace};
 
 /// Bytes in a MiB.
 pub(crate) const MIB: u64 = 1 << 20;
@@ -74,6 +79,10 @@ pub(crate) enum Op {
     InstallCold,
     /// `wasm install` again, nothing changed (no request).
     InstallWarm,
+    /// A push straight to the registry, the latency mode's baseline for [`Op::Push`].
+    PushDirect,
+    /// A pull straight from the registry, the latency mode's baseline for [`Op::Pull`].
+    PullDirect,
 }
 
 /// One run of one step.
@@ -231,6 +240,8 @@ pub(crate) struct Results {
     pub(crate) machine: Machine,
     /// The peers that were looked for.
     pub(crate) peers: Vec<Peer>,
+    /// The latency mode's figures, when it ran.
+    pub(crate) latency: Option<Latency>,
 }
 
 impl Results {
@@ -461,7 +472,8 @@ pub(crate) struct Target {
     pub(crate) detail: String,
 }
 
-/// The verdicts on issue 5's targets.
+/// The verdicts on the targets: on loopback, then at a round trip's distance when the latency
+/// mode ran.
 pub(crate) fn targets(results: &Results) -> Vec<Target> {
     let mut targets = Vec::new();
     let size = results.target_size();
@@ -676,10 +688,14 @@ pub(crate) fn targets(results: &Results) -> Vec<Target> {
         verdict,
         detail,
     });
+    if let Some(latency) = &results.latency {
+        targets.extend(latency::targets(latency));
+    }
     targets
 }
 
-fn op_text(op: Op) -> &'static str {
+/// How the document names a step.
+pub(crate) fn op_text(op: Op) -> &'static str {
     match op {
         Op::Push => "push",
         Op::Pull => "pull",
@@ -693,6 +709,8 @@ fn op_text(op: Op) -> &'static str {
         Op::SelfConfig => "self config",
         Op::InstallCold => "install (cold)",
         Op::InstallWarm => "install (warm)",
+        Op::PushDirect => "push, no proxy (baseline)",
+        Op::PullDirect => "pull, no proxy (baseline)",
     }
 }
 
@@ -888,10 +906,29 @@ pub(crate) fn document(results: &Results) -> String {
     );
     out.push_str("## Results\n\n");
     out.push_str(&table(results));
-    out.push_str("\n## Targets (issue 5)\n\n");
+    if let Some(latency) = &results.latency {
+        let _ = writeln!(
+            out,
+            "\n## At {} a round trip\n\nThe same registry, and a token-auth registry with its \
+             token server, each behind a delay-injecting proxy that adds {} to every exchange \
+             and to every new connection (`LatencyProxy` in testkit/src/latency.rs), as a \
+             registry on the internet is. A small component ({}); `wasm` with `--plain-http`, \
+             wkg with `--insecure`. Requests from the registry's access log, connections from \
+             the proxy, token requests from the token server.\n",
+            time_text(latency.round_trip),
+            time_text(latency.round_trip),
+            size_text(crate::bench::LATENCY_SIZE)
+        );
+        out.push_str(&latency::table(latency));
+    }
+    out.push_str("\n## Targets\n\n");
     out.push_str(&targets_table(&targets(results)));
     out.push_str("\n## Where the time goes\n\n");
     out.push_str(&where_time_goes(results));
+    if let Some(latency) = &results.latency {
+        out.push_str("\n## Where the round trips go\n\n");
+        out.push_str(&latency::where_round_trips_go(latency));
+    }
     out.push_str("\n## Requests counted in the registry's access log\n\n");
     out.push_str(&counts_text(results));
     out.push_str("\n## Machine\n\n");
@@ -1019,6 +1056,7 @@ mod tests {
             batch: None,
             machine: Machine::default(),
             peers: Vec::new(),
+            latency: None,
         }
     }
 
@@ -1105,7 +1143,7 @@ mod tests {
         let doc = document(&r);
         for section in [
             "## Results",
-            "## Targets (issue 5)",
+            "## Targets",
             "## Where the time goes",
             "## Machine",
             "## Method",

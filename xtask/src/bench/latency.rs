@@ -1,0 +1,542 @@
+//! The latency mode of `cargo xtask bench`: the same small component pushed and pulled through a
+//! [`LatencyProxy`] (50 ms round trip by default) in front of the anonymous registry, and in
+//! front of a token-auth registry and its token server, by `wasm` and the peers, alternating.
+//!
+//! Users do not talk to a registry on loopback: at 20 to 150 ms away, a push or a pull costs its
+//! number of sequential round trips, not its CPU. So every step records, beside its wall time,
+//! the requests the registry logged, the connections the proxy accepted and the tokens the token
+//! server issued; and the same `wasm` steps run once more without the proxy, so that the report
+//! can say how many round trips of the wall time the distance added.
+//!
+//! What must stay true: every measured command runs in a fresh sandbox (empty cache, no learnt
+//! scheme), except re-push and re-pull, which keep the one they share with the first push and
+//! pull on purpose; the requests of a step are those logged between its start and its end.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+
+use wasm_testkit::{AclRule, Auth, LatencyProxy, Launcher, LocalRegistry, TokenServer};
+
+use super::{Bench, TAG, check_interrupt, fresh_dir};
+use crate::interrupt;
+use crate::report::{Access, Latency, LatencySeries, Op, Tool, Trace};
+use crate::sandbox::Sandbox;
+
+/// The user the token server knows, with every right on every repository.
+const USER: &str = "bench";
+
+/// One registry as the latency steps see it: behind its proxy, or direct for the baseline.
+struct Remote<'a> {
+    access: Access,
+    registry: &'a LocalRegistry,
+    /// `127.0.0.1:PORT` the clients are given.
+    addr: String,
+    proxy: Option<&'a LatencyProxy>,
+    token_server: Option<&'a TokenServer>,
+    /// The Docker `config.json` that logs the clients in, for the token registry.
+    docker_config: Option<String>,
+}
+
+/// What one command did: its wall time and the traffic it caused.
+struct Observed {
+    wall: Duration,
+    requests: Vec<wasm_testkit::LoggedRequest>,
+    connections: usize,
+    tokens: usize,
+}
+
+/// Runs the latency steps for the component at `file` and the batch `files`, `round_trip` away.
+pub(super) fn run(
+    bench: &mut Bench<'_>,
+    file: &Path,
+    batch: &[PathBuf],
+    round_trip: Duration,
+) -> Result<Latency> {
+    let password = wasm_testkit::random_hex(12).context("could not read /dev/urandom")?;
+    let token_server = TokenServer::start(
+        &[(USER, password.as_str())],
+        vec![AclRule::user(USER, "", &["*"])],
+    );
+    let token_proxy = LatencyProxy::start(
+        token_server
+            .host()
+            .parse()
+            .context("the token server's address")?,
+        round_trip,
+    )?;
+    let token_registry = Launcher::new()
+        .with_cancel(interrupt::requested)
+        .with_auth(Auth::Token {
+            realm: format!("http://{}/token", token_proxy.addr()),
+            service: TokenServer::SERVICE.to_owned(),
+            issuer: TokenServer::ISSUER.to_owned(),
+            root_cert_bundle: token_server.cert_pem_path().to_path_buf(),
+        })
+        .start()
+        .context("could not start the token-auth registry")?;
+    let anonymous_proxy = LatencyProxy::start(bench.registry.addr(), round_trip)?;
+    let token_registry_proxy = LatencyProxy::start(token_registry.addr(), round_trip)?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+    let login = |addr: &str| format!("{{\"auths\":{{\"{addr}\":{{\"auth\":\"{auth}\"}}}}}}");
+    let remotes = [
+        Remote {
+            access: Access::Anonymous,
+            registry: bench.registry,
+            addr: anonymous_proxy.addr().to_string(),
+            proxy: Some(&anonymous_proxy),
+            token_server: None,
+            docker_config: None,
+        },
+        Remote {
+            access: Access::Token,
+            registry: &token_registry,
+            addr: token_registry_proxy.addr().to_string(),
+            proxy: Some(&token_registry_proxy),
+            token_server: Some(&token_server),
+            docker_config: Some(login(&token_registry_proxy.addr().to_string())),
+        },
+    ];
+    let direct = [
+        Remote {
+            access: Access::Anonymous,
+            registry: bench.registry,
+            addr: bench.registry.addr().to_string(),
+            proxy: None,
+            token_server: None,
+            docker_config: None,
+        },
+        Remote {
+            access: Access::Token,
+            registry: &token_registry,
+            addr: token_registry.addr().to_string(),
+            proxy: None,
+            token_server: Some(&token_server),
+            docker_config: Some(login(&token_registry.addr().to_string())),
+        },
+    ];
+
+    let mut latency = Latency {
+        round_trip,
+        series: Vec::new(),
+        traces: Vec::new(),
+        failures: Vec::new(),
+    };
+    let mut dropped: Vec<Tool> = Vec::new();
+    for (remote, baseline) in remotes.iter().zip(&direct) {
+        let mut series: Vec<LatencySeries> = Vec::new();
+        for run in 0..bench.runs {
+            check_interrupt()?;
+            let mut line = format!("{} run {}/{}:", remote.access.name(), run + 1, bench.runs);
+            let repository =
+                |tool: Tool, what: &str| format!("bench/lat-{what}-{}-r{run}", tool.name());
+            // Push and pull by every tool, alternating; `wasm` first pushes what all pull.
+            let tools: Vec<Tool> = bench
+                .tools()
+                .into_iter()
+                .filter(|t| !dropped.contains(t))
+                .collect();
+            let wasm_reference = format!("{}/{}:{TAG}", remote.addr, repository(Tool::Wasm, "p"));
+            let mut wasm_sandboxes = None;
+            for &tool in &tools {
+                let push_sandbox = sandbox_for(bench, remote)?;
+                let reference = format!("{}/{}:{TAG}", remote.addr, repository(tool, "p"));
+                let command =
+                    bench.push_command_at(tool, &reference, file, &push_sandbox, &remote.addr)?;
+                let pushed = observe(bench, remote, command);
+                let pushed = match pushed {
+                    Ok(observed) => observed,
+                    Err(err) if tool != Tool::Wasm => {
+                        note_failure(
+                            &mut latency,
+                            &mut dropped,
+                            tool,
+                            remote.access,
+                            "push",
+                            &err,
+                        );
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
+                record(
+                    &mut series,
+                    tool,
+                    Op::Push,
+                    remote.access,
+                    &pushed,
+                    &mut line,
+                );
+                if run == 0 && tool == Tool::Wasm {
+                    latency.traces.push(trace("push", remote, &pushed));
+                }
+                let pull_sandbox = sandbox_for(bench, remote)?;
+                let out = bench.work.join("latency-out");
+                fresh_dir(&out)?;
+                let (command, _) = bench.pull_command_at(
+                    tool,
+                    &wasm_reference,
+                    &out,
+                    &pull_sandbox,
+                    &remote.addr,
+                )?;
+                match observe(bench, remote, command) {
+                    Ok(pulled) => {
+                        record(
+                            &mut series,
+                            tool,
+                            Op::Pull,
+                            remote.access,
+                            &pulled,
+                            &mut line,
+                        );
+                        if run == 0 && tool == Tool::Wasm {
+                            latency.traces.push(trace("pull", remote, &pulled));
+                        }
+                    }
+                    Err(err) if tool != Tool::Wasm => {
+                        note_failure(
+                            &mut latency,
+                            &mut dropped,
+                            tool,
+                            remote.access,
+                            "pull",
+                            &err,
+                        );
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+                if tool == Tool::Wasm {
+                    wasm_sandboxes = Some((push_sandbox, pull_sandbox));
+                }
+            }
+            // What `wasm` does when the registry already has it, in the sandboxes of the first
+            // push and pull (their caches kept).
+            let (push_sandbox, pull_sandbox) = wasm_sandboxes.context("wasm did not run")?;
+            let command = bench.push_command_at(
+                Tool::Wasm,
+                &wasm_reference,
+                file,
+                &push_sandbox,
+                &remote.addr,
+            )?;
+            let repushed = observe(bench, remote, command)?;
+            record(
+                &mut series,
+                Tool::Wasm,
+                Op::RePush,
+                remote.access,
+                &repushed,
+                &mut line,
+            );
+            let out = bench.work.join("latency-out");
+            fresh_dir(&out)?;
+            let (command, _) = bench.pull_command_at(
+                Tool::Wasm,
+                &wasm_reference,
+                &out,
+                &pull_sandbox,
+                &remote.addr,
+            )?;
+            let repulled = observe(bench, remote, command)?;
+            record(
+                &mut series,
+                Tool::Wasm,
+                Op::RePull,
+                remote.access,
+                &repulled,
+                &mut line,
+            );
+            if run == 0 {
+                latency.traces.push(trace("re-push", remote, &repushed));
+                latency.traces.push(trace("re-pull", remote, &repulled));
+            }
+
+            // The baseline: `wasm`'s push and pull without the proxy.
+            let sandbox = sandbox_for(bench, baseline)?;
+            let reference = format!(
+                "{}/{}:{TAG}",
+                baseline.addr,
+                repository(Tool::Wasm, "direct")
+            );
+            let command =
+                bench.push_command_at(Tool::Wasm, &reference, file, &sandbox, &baseline.addr)?;
+            let observed = observe(bench, baseline, command)?;
+            record(
+                &mut series,
+                Tool::Wasm,
+                Op::PushDirect,
+                remote.access,
+                &observed,
+                &mut line,
+            );
+            let sandbox = sandbox_for(bench, baseline)?;
+            fresh_dir(&out)?;
+            let (command, _) =
+                bench.pull_command_at(Tool::Wasm, &reference, &out, &sandbox, &baseline.addr)?;
+            let observed = observe(bench, baseline, command)?;
+            record(
+                &mut series,
+                Tool::Wasm,
+                Op::PullDirect,
+                remote.access,
+                &observed,
+                &mut line,
+            );
+            println!("{line}");
+        }
+        // The batch, `wasm` only: one invocation each way.
+        for run in 0..bench.runs {
+            check_interrupt()?;
+            let mut line = format!(
+                "{} batch run {}/{}:",
+                remote.access.name(),
+                run + 1,
+                bench.runs
+            );
+            let sandbox = sandbox_for(bench, remote)?;
+            let references: Vec<String> = (0..batch.len())
+                .map(|index| format!("{}/bench/lat-batch-r{run}/c{index:03}:{TAG}", remote.addr))
+                .collect();
+            let mut push = bench.wasm_command(&sandbox);
+            push.arg("push");
+            for (reference, file) in references.iter().zip(batch) {
+                push.arg(reference).arg(file);
+            }
+            let observed = observe(bench, remote, push)?;
+            record(
+                &mut series,
+                Tool::Wasm,
+                Op::BatchPush,
+                remote.access,
+                &observed,
+                &mut line,
+            );
+            let sandbox = sandbox_for(bench, remote)?;
+            let out = bench.work.join("latency-out");
+            fresh_dir(&out)?;
+            let mut pull = bench.wasm_command(&sandbox);
+            pull.arg("pull").args(&references).arg("-o").arg(&out);
+            let observed = observe(bench, remote, pull)?;
+            let pulled = fs::read_dir(&out)?.count();
+            if pulled != batch.len() {
+                bail!("the batch pull wrote {pulled} files, not {}", batch.len());
+            }
+            record(
+                &mut series,
+                Tool::Wasm,
+                Op::BatchPull,
+                remote.access,
+                &observed,
+                &mut line,
+            );
+            println!("{line}");
+        }
+        fs::remove_dir_all(bench.work.join("latency-out")).ok();
+        latency.series.extend(series);
+    }
+    Ok(latency)
+}
+
+/// A fresh sandbox, logged in to `remote` when it needs credentials.
+fn sandbox_for(bench: &mut Bench<'_>, remote: &Remote<'_>) -> Result<Sandbox> {
+    let sandbox = bench.sandbox()?;
+    if let Some(config) = &remote.docker_config {
+        for (key, dir) in sandbox.env() {
+            // Docker's and oras's own place, and the home directory's, for tools that ignore
+            // DOCKER_CONFIG.
+            let path = match key {
+                "DOCKER_CONFIG" => dir.join("config.json"),
+                "HOME" => dir.join(".docker").join("config.json"),
+                _ => continue,
+            };
+            fs::create_dir_all(path.parent().context("config.json has a parent")?)?;
+            fs::write(&path, config)
+                .with_context(|| format!("could not write {}", path.display()))?;
+        }
+    }
+    Ok(sandbox)
+}
+
+/// Runs `command` once, measured, with the traffic it caused at `remote`.
+fn observe(bench: &Bench<'_>, remote: &Remote<'_>, mut command: Command) -> Result<Observed> {
+    if command.get_program() == bench.wasm.as_os_str() {
+        // As wkg's `--insecure`: the scheme is given, not learnt (a fresh sandbox has nothing
+        // learnt), so that the figures compare the protocols, not the probe.
+        command.arg("--plain-http");
+    }
+    let mark = remote.registry.log_len();
+    let connections = remote.proxy.map_or(0, |p| p.connections());
+    let tokens = remote.token_server.map_or(0, |t| t.requests().len());
+    let sample = bench.measure_at(remote.registry, std::slice::from_mut(&mut command))?;
+    let requests = bench.requests_at(remote.registry, mark)?;
+    Ok(Observed {
+        wall: sample.wall,
+        requests,
+        connections: remote.proxy.map_or(0, |p| p.connections()) - connections,
+        tokens: remote.token_server.map_or(0, |t| t.requests().len()) - tokens,
+    })
+}
+
+/// Adds what was observed to its series, creating it on first use.
+fn record(
+    series: &mut Vec<LatencySeries>,
+    tool: Tool,
+    op: Op,
+    access: Access,
+    observed: &Observed,
+    line: &mut String,
+) {
+    let index = match series
+        .iter()
+        .position(|s| s.tool == tool && s.op == op && s.access == access)
+    {
+        Some(index) => index,
+        None => {
+            series.push(LatencySeries {
+                tool,
+                op,
+                access,
+                walls: Vec::new(),
+                requests: Vec::new(),
+                connections: Vec::new(),
+                tokens: Vec::new(),
+            });
+            series.len() - 1
+        }
+    };
+    let s = &mut series[index];
+    s.walls.push(observed.wall);
+    s.requests.push(observed.requests.len());
+    s.connections.push(observed.connections);
+    s.tokens.push(observed.tokens);
+    line.push_str(&format!(
+        " {} {} {:.0} ms/{}r",
+        tool.name(),
+        crate::report::op_text(op),
+        observed.wall.as_secs_f64() * 1000.0,
+        observed.requests.len()
+    ));
+}
+
+/// The requests of one `wasm` step, in order, for "where the round trips go".
+fn trace(what: &str, remote: &Remote<'_>, observed: &Observed) -> Trace {
+    Trace {
+        title: format!("`wasm` {what}, {} registry", remote.access.name()),
+        requests: observed
+            .requests
+            .iter()
+            .map(|r| format!("{} {} → {}", r.method, shorten(&r.uri), r.status))
+            .collect(),
+        connections: observed.connections,
+        tokens: observed.tokens,
+    }
+}
+
+/// A request target without the run's repository name, digests shortened, upload session ids
+/// replaced and upload state dropped, so that the document's list stays readable and the same
+/// from run to run.
+fn shorten(uri: &str) -> String {
+    let (path, query) = uri
+        .split_once('?')
+        .map_or((uri, None), |(p, q)| (p, Some(q)));
+    let mut path = match path.strip_prefix("/v2/") {
+        Some(rest) => ["/manifests/", "/blobs/uploads/", "/blobs/", "/tags/"]
+            .iter()
+            .find_map(|marker| {
+                rest.find(marker)
+                    .map(|at| format!("/v2/REPO{}", &rest[at..]))
+            })
+            .unwrap_or_else(|| format!("/v2/{rest}")),
+        None => path.to_owned(),
+    };
+    // Upload session ids are UUIDs: one placeholder for all.
+    if let Some(at) = path.find("/blobs/uploads/") {
+        if path.len() > at + "/blobs/uploads/".len() {
+            path = format!("{}UUID", &path[..at + "/blobs/uploads/".len()]);
+        }
+    }
+    let path = shorten_digests(&path);
+    let kept: Vec<String> = query
+        .into_iter()
+        .flat_map(|query| query.split('&'))
+        .filter(|pair| !pair.starts_with("_state="))
+        .map(shorten_digests)
+        .collect();
+    if kept.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// `sha256:` and the first 8 hex digits of each digest in `text`.
+fn shorten_digests(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("sha256:") {
+        let start = at + "sha256:".len();
+        out.push_str(&rest[..start]);
+        let hex = rest[start..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .map_or(&rest[start..], |end| &rest[start..start + end]);
+        out.push_str(&hex[..hex.len().min(8)]);
+        if hex.len() > 8 {
+            out.push('…');
+        }
+        rest = &rest[start + hex.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn note_failure(
+    latency: &mut Latency,
+    dropped: &mut Vec<Tool>,
+    tool: Tool,
+    access: Access,
+    what: &str,
+    err: &anyhow::Error,
+) {
+    let text = format!("{err:#}");
+    let first = text.lines().next().unwrap_or_default();
+    let reason = format!(
+        "{} {what} ({} registry) failed: {first}",
+        tool.name(),
+        access.name()
+    );
+    println!("latency: {reason}; measuring without {}", tool.name());
+    latency.failures.push(reason);
+    dropped.push(tool);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn request_targets_are_shortened_for_the_document() {
+        assert_eq!(shorten("/v2/"), "/v2/");
+        assert_eq!(
+            shorten("/v2/bench/lat-p-wasm-r0/manifests/1.0.0"),
+            "/v2/REPO/manifests/1.0.0"
+        );
+        assert_eq!(
+            shorten(&format!("/v2/a/b/blobs/sha256:{}", "ab".repeat(32))),
+            "/v2/REPO/blobs/sha256:abababab…"
+        );
+        assert_eq!(
+            shorten(&format!(
+                "/v2/a/blobs/uploads/0f1e-22?_state=xyz&digest=sha256:{}",
+                "cd".repeat(32)
+            )),
+            "/v2/REPO/blobs/uploads/UUID?digest=sha256:cdcdcdcd…"
+        );
+        assert_eq!(shorten("/v2/a/blobs/uploads/"), "/v2/REPO/blobs/uploads/");
+    }
+}
