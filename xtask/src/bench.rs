@@ -60,6 +60,7 @@ const MIN_RUNS_FOR_DOCUMENT: usize = 5;
 #[command(after_help = "Examples:
   cargo xtask bench --quick                   a first look: 1 and 16 MiB, 3 runs, nothing written
   cargo xtask bench --peers                   the run behind docs/benchmarks.md, wkg and oras too
+  cargo xtask bench --quick --latency-ms 100  a registry 100 ms away (0 skips the latency mode)
   cargo xtask bench --wasm ./wasm --no-write  measure another build of `wasm`")]
 pub(crate) struct Options {
     /// Runs per step [default: 5; 3 with --quick]; start-up steps run max(N, 30) times
@@ -1350,16 +1351,29 @@ fn find_oras(peers_dir: &Path, work: &Path) -> Result<Result<Oras, String>> {
     }))
 }
 
+/// The wkg the figures compare with: the version the issues measured.
+const WKG_VERSION: &str = "0.16.1";
+
 /// `--peers`: installs wkg and oras into `dir` unless there; a failure is reported, not fatal.
 fn install_peers(dir: &Path) {
     if dir.join("bin").join("wkg").is_file() {
         println!("wkg: already in {}", dir.join("bin").display());
     } else {
-        println!("wkg: `cargo install --locked wkg` is a large build (many minutes on 2 cores)");
+        println!(
+            "wkg: `cargo install --locked wkg --version {WKG_VERSION}` is a large build (many \
+             minutes on 2 cores)"
+        );
         let started = Instant::now();
         let mut install = cmd::cargo();
         install
-            .args(["install", "--locked", "wkg", "--root"])
+            .args([
+                "install",
+                "--locked",
+                "wkg",
+                "--version",
+                WKG_VERSION,
+                "--root",
+            ])
             .arg(dir);
         match cmd::run(&mut install) {
             Ok(()) => println!("wkg: installed in {:.0} s", started.elapsed().as_secs_f64()),

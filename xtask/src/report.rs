@@ -994,6 +994,14 @@ const METHOD: &str = "\
 - Components come from xtask/src/generator.rs: one core module of many functions with long runs of \
   simple instructions, wrapped in a component with one import and one export, validated once \
   with `wasmparser` and cached by size, seed and generator version.
+- The latency mode (`--latency-ms`, 50 by default; 0 skips it) puts a delay-injecting TCP \
+  proxy (testkit/src/latency.rs) in front of the registry, and in front of a token-auth \
+  registry and its token server: half the round trip each way for every chunk, chunks that \
+  travel together delayed once, and a new connection usable one round trip after it was \
+  accepted (the TCP handshake). Bandwidth stays loopback's: the figures count round trips, not \
+  throughput. Requests come from each registry's access log, connections from the proxy, token \
+  requests from the token server. `wasm`'s push and pull also run without the proxy in the same \
+  run; the difference, in round trips, is what the distance cost.
 ";
 
 /// The access-log counts, one line per size.
