@@ -160,7 +160,8 @@ pub(crate) mod tests {
             parse_args(&["registry"]).unwrap(),
             Command::Registry(registry::Options {
                 port: None,
-                dir: None
+                dir: None,
+                latency_ms: None
             })
         );
     }
@@ -198,14 +199,24 @@ pub(crate) mod tests {
             parse_args(&["registry", "--port", "0", "--dir=/tmp/r"]).unwrap(),
             Command::Registry(registry::Options {
                 port: Some(0),
-                dir: Some("/tmp/r".into())
+                dir: Some("/tmp/r".into()),
+                latency_ms: None
             })
         );
         assert_eq!(
             parse_args(&["registry", "--port=5000", "--dir", "x=y"]).unwrap(),
             Command::Registry(registry::Options {
                 port: Some(5000),
-                dir: Some("x=y".into())
+                dir: Some("x=y".into()),
+                latency_ms: None
+            })
+        );
+        assert_eq!(
+            parse_args(&["registry", "--latency-ms", "50"]).unwrap(),
+            Command::Registry(registry::Options {
+                port: None,
+                dir: None,
+                latency_ms: Some(50)
             })
         );
     }

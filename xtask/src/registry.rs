@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use wasm_testkit::{Launcher, LocalRegistry, Log};
+use wasm_testkit::{LatencyProxy, Launcher, LocalRegistry, Log};
 
 use crate::{deps, interrupt};
 
@@ -35,7 +35,8 @@ pub(crate) fn start() -> Result<LocalRegistry> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 #[command(after_help = "Examples:
   cargo xtask registry                                  a free port, a temporary directory
-  cargo xtask registry --port 5000 --dir /tmp/registry  a fixed port, storage kept")]
+  cargo xtask registry --port 5000 --dir /tmp/registry  a fixed port, storage kept
+  cargo xtask registry --latency-ms 50                  and a second port 50 ms away")]
 pub(crate) struct Options {
     /// Listen on port N [default, or 0: a free port]
     #[arg(long, value_name = "N")]
@@ -43,6 +44,10 @@ pub(crate) struct Options {
     /// Keep config.yml and storage/ in DIR [default: a temporary directory]
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
+    /// Also serve it MS milliseconds of round trip away, through a delay-injecting proxy on
+    /// another port, as a registry on the internet is
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u16).range(1..=2000))]
+    pub(crate) latency_ms: Option<u16>,
 }
 
 /// Serves a registry in the foreground until Ctrl-C, its log on our output.
@@ -68,6 +73,18 @@ pub(crate) fn serve(options: Options) -> Result<()> {
         "kept"
     };
     println!("registry: http://{host} (plain HTTP, no auth)");
+    let proxy = match options.latency_ms {
+        Some(ms) => {
+            let proxy = LatencyProxy::start(host, Duration::from_millis(u64::from(ms)))
+                .context("could not start the latency proxy")?;
+            println!(
+                "far away: http://{} (the same registry, {ms} ms round trip)",
+                proxy.addr()
+            );
+            Some(proxy)
+        }
+        None => None,
+    };
     println!("storage:  {} ({kept})", registry.storage().display());
     println!("config:   {}", registry.config_path().display());
     println!("try:      wasm push {host}/demo/hello:1.0.0 examples/hello.wasm");
@@ -89,6 +106,7 @@ pub(crate) fn serve(options: Options) -> Result<()> {
         thread::sleep(Duration::from_millis(100));
     }
     println!("stopping the registry");
+    drop(proxy);
     drop(registry);
     Ok(())
 }
