@@ -469,7 +469,12 @@ fn an_access_token_that_expires_mid_operation_is_renewed() {
         .into_iter()
         .filter(|r| r.status == 401 && r.uri.starts_with(&format!("/v2/{repo}/")))
         .collect();
-    assert_eq!(refused.len(), 1, "one request was refused: {refused:?}");
+    // The two existence checks go out together with the same token: each is refused at most
+    // once, and the token is renewed once (below).
+    assert!(
+        (1..=2).contains(&refused.len()) && refused.iter().all(|r| r.method == "HEAD"),
+        "only the first requests were refused: {refused:?}"
+    );
     assert_eq!(
         server
             .requests_for(repo)

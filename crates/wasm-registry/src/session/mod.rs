@@ -562,7 +562,17 @@ impl Session {
     /// a request without answer, is classified into a [`RegistryError`].
     pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
         let endpoint = &self.endpoint;
-        let first = endpoint.first_request().await;
+        let sends_credentials =
+            self.resolution.credential != Credential::Anonymous && !self.withheld;
+        // Without credentials and with the scheme known, there is nothing for a first request
+        // to learn that the others need before they start: at worst each is refused once and
+        // they share one anonymous token. So they all go at once (a push's existence checks
+        // are one round trip, not two).
+        let mut first = if !sends_credentials && endpoint.learnt().scheme.is_some() {
+            None
+        } else {
+            endpoint.first_request().await
+        };
         let result = async {
             if first.is_some() {
                 endpoint.settle_scheme().await;
@@ -570,12 +580,13 @@ impl Session {
             // With credentials to send, the challenge is learnt from `GET /v2/` before the first
             // request, which then carries them: an upload's body is never sent only to be
             // refused. Without, the first request learns it (an open registry needs nothing).
-            if first.is_some()
-                && endpoint.challenge().is_none()
-                && self.resolution.credential != Credential::Anonymous
-                && !self.withheld
-            {
+            if first.is_some() && endpoint.challenge().is_none() && sends_credentials {
                 self.learn_challenge(call).await?;
+                if endpoint.learnt().scheme.is_some() {
+                    // Scheme and challenge are known: the others go now, not after this request.
+                    endpoint.learnt().settled = true;
+                    first = None;
+                }
             }
             self.request_once(call).await
         }
