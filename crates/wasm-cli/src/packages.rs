@@ -18,7 +18,7 @@ use crate::output;
 #[derive(Debug, Args, Clone)]
 pub(crate) struct PackageOpts {
     /// How many packages to download at once
-    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = 8)]
+    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = crate::cli::DEFAULT_JOBS)]
     pub(crate) jobs: usize,
     #[command(flatten)]
     pub(crate) registry: RegistryOpts,

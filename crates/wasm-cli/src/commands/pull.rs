@@ -39,7 +39,7 @@ pub(crate) struct Opts {
     #[arg(long)]
     offline: bool,
     /// How many references to pull at once
-    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = 8)]
+    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = crate::cli::DEFAULT_JOBS)]
     jobs: usize,
     #[command(flatten)]
     registry: RegistryOpts,

@@ -32,7 +32,7 @@ pub(crate) struct Opts {
     #[arg(value_name = "REFERENCE FILE")]
     more: Vec<String>,
     /// How many files to push at once
-    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = 8)]
+    #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = crate::cli::DEFAULT_JOBS)]
     jobs: usize,
     /// Manifest annotation KEY=VALUE (repeatable)
     #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
