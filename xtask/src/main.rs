@@ -161,7 +161,8 @@ pub(crate) mod tests {
             Command::Registry(registry::Options {
                 port: None,
                 dir: None,
-                latency_ms: None
+                latency_ms: None,
+                token: false
             })
         );
     }
@@ -200,7 +201,8 @@ pub(crate) mod tests {
             Command::Registry(registry::Options {
                 port: Some(0),
                 dir: Some("/tmp/r".into()),
-                latency_ms: None
+                latency_ms: None,
+                token: false
             })
         );
         assert_eq!(
@@ -208,7 +210,8 @@ pub(crate) mod tests {
             Command::Registry(registry::Options {
                 port: Some(5000),
                 dir: Some("x=y".into()),
-                latency_ms: None
+                latency_ms: None,
+                token: false
             })
         );
         assert_eq!(
@@ -216,7 +219,8 @@ pub(crate) mod tests {
             Command::Registry(registry::Options {
                 port: None,
                 dir: None,
-                latency_ms: Some(50)
+                latency_ms: Some(50),
+                token: false
             })
         );
     }

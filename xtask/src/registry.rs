@@ -3,8 +3,8 @@
 //! end-to-end tests.
 //!
 //! What must stay true:
-//! - plain HTTP on 127.0.0.1 only, no auth: it is for the demo, benchmarks and manual tries,
-//!   never reachable from another host;
+//! - plain HTTP on 127.0.0.1 only (no auth, or token auth with `--token`): it is for the demo,
+//!   benchmarks and manual tries, never reachable from another host;
 //! - the process never outlives its [`LocalRegistry`]: dropping the handle kills it, then
 //!   removes its temporary directory (a `--dir` given by the user is kept);
 //! - Ctrl-C while it starts stops the start ([`interrupt::requested`]).
@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use wasm_testkit::{LatencyProxy, Launcher, LocalRegistry, Log};
+use wasm_testkit::{AclRule, Auth, LatencyProxy, Launcher, LocalRegistry, Log, TokenServer};
 
 use crate::{deps, interrupt};
 
@@ -48,6 +48,10 @@ pub(crate) struct Options {
     /// another port, as a registry on the internet is
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u16).range(1..=2000))]
     pub(crate) latency_ms: Option<u16>,
+    /// Token auth, as GHCR and Docker Hub do it: a token server on another port, user `demo`
+    /// with a password printed at start (behind the same latency with --latency-ms)
+    #[arg(long)]
+    pub(crate) token: bool,
 }
 
 /// Serves a registry in the foreground until Ctrl-C, its log on our output.
@@ -65,6 +69,37 @@ pub(crate) fn serve(options: Options) -> Result<()> {
     if let Some(dir) = options.dir {
         launcher = launcher.with_dir(dir);
     }
+    let round_trip = options
+        .latency_ms
+        .map(|ms| Duration::from_millis(u64::from(ms)));
+    let mut token = None;
+    if options.token {
+        let password = wasm_testkit::random_hex(8).context("could not read /dev/urandom")?;
+        let server = TokenServer::start(
+            &[("demo", password.as_str())],
+            vec![AclRule::user("demo", "", &["*"])],
+        );
+        // The realm the registry names is what clients call: far away too, with --latency-ms.
+        let proxy = match round_trip {
+            Some(round_trip) => Some(
+                LatencyProxy::start(server.host().parse()?, round_trip)
+                    .context("could not start the token server's latency proxy")?,
+            ),
+            None => None,
+        };
+        let realm = match &proxy {
+            Some(proxy) => format!("http://{}/token", proxy.addr()),
+            None => server.realm(),
+        };
+        launcher = launcher.with_auth(Auth::Token {
+            realm: realm.clone(),
+            service: TokenServer::SERVICE.to_owned(),
+            issuer: TokenServer::ISSUER.to_owned(),
+            root_cert_bundle: server.cert_pem_path().to_path_buf(),
+        });
+        println!("token server: {realm} (user demo, password {password})");
+        token = Some((server, proxy));
+    }
     let mut registry = launcher.start()?;
     let host = registry.addr();
     let kept = if registry.is_temporary() {
@@ -72,14 +107,20 @@ pub(crate) fn serve(options: Options) -> Result<()> {
     } else {
         "kept"
     };
-    println!("registry: http://{host} (plain HTTP, no auth)");
-    let proxy = match options.latency_ms {
-        Some(ms) => {
-            let proxy = LatencyProxy::start(host, Duration::from_millis(u64::from(ms)))
+    let auth = if token.is_some() {
+        "token auth"
+    } else {
+        "no auth"
+    };
+    println!("registry: http://{host} (plain HTTP, {auth})");
+    let proxy = match round_trip {
+        Some(round_trip) => {
+            let proxy = LatencyProxy::start(host, round_trip)
                 .context("could not start the latency proxy")?;
             println!(
-                "far away: http://{} (the same registry, {ms} ms round trip)",
-                proxy.addr()
+                "far away: http://{} (the same registry, {} ms round trip)",
+                proxy.addr(),
+                round_trip.as_millis()
             );
             Some(proxy)
         }
@@ -108,5 +149,6 @@ pub(crate) fn serve(options: Options) -> Result<()> {
     println!("stopping the registry");
     drop(proxy);
     drop(registry);
+    drop(token);
     Ok(())
 }
