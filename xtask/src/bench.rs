@@ -301,6 +301,10 @@ pub(crate) fn run(options: &Options) -> Result<()> {
 
     step("results")?;
     println!("{}", report::table(&results));
+    if let Some(latency) = &results.latency {
+        println!("{}", report::latency_table(latency));
+        println!("{}", report::where_round_trips_go(latency));
+    }
     println!("{}", report::targets_table(&report::targets(&results)));
     println!("{}", report::where_time_goes(&results));
     if options.write() {

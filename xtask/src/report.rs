@@ -13,7 +13,9 @@ use std::time::Duration;
 
 mod latency;
 
-pub(crate) use latency::{Access, Latency, LatencySeries, Trace};
+pub(crate) use latency::{
+    Access, Latency, LatencySeries, Trace, table as latency_table, where_round_trips_go,
+};
 
 /// Bytes in a MiB.
 pub(crate) const MIB: u64 = 1 << 20;

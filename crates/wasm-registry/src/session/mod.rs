@@ -469,8 +469,10 @@ struct Identity {
 #[derive(Default)]
 struct Tokens {
     by_scope: Mutex<HashMap<Vec<String>, Token>>,
-    /// One token request at a time, so that concurrent requests wait for it and reuse it.
-    fetching: tokio::sync::Mutex<()>,
+    /// One token request at a time per scope, so that concurrent requests with that scope wait
+    /// for it and reuse it, while requests for other scopes (other repositories of a batch)
+    /// fetch theirs at the same time.
+    fetching: Mutex<HashMap<Vec<String>, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Everything needed to talk to one registry as one identity.
@@ -802,7 +804,8 @@ impl Session {
     }
 
     /// The token for `call`'s scopes: the one this identity holds, or a new one (one token
-    /// request at a time; concurrent requests wait for it and share it).
+    /// request at a time per scope; concurrent requests with that scope wait for it and share
+    /// it).
     async fn token(
         &self,
         call: &Call<'_>,
@@ -822,7 +825,15 @@ impl Session {
         if let Some(token) = cached(&self.tokens) {
             return Ok(token);
         }
-        let _one_at_a_time = self.tokens.fetching.lock().await;
+        let flight = Arc::clone(
+            self.tokens
+                .fetching
+                .lock()
+                .expect("poisoned")
+                .entry(key.clone())
+                .or_default(),
+        );
+        let _one_at_a_time = flight.lock().await;
         if let Some(token) = cached(&self.tokens) {
             return Ok(token);
         }
