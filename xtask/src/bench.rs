@@ -1292,6 +1292,9 @@ import oras.client
 
 op, target, path = sys.argv[1:4]
 client = oras.client.OrasClient(hostname=target.split("/", 1)[0], insecure=True)
+# The SDK reads no Docker config: the latency mode's token registry gives credentials here.
+if os.environ.get("ORAS_BENCH_USER"):
+    client.auth.set_basic_auth(os.environ["ORAS_BENCH_USER"], os.environ["ORAS_BENCH_PASSWORD"])
 if op == "push":
     # oras wants files relative to the working directory.
     os.chdir(os.path.dirname(os.path.abspath(path)))

@@ -40,6 +40,8 @@ struct Remote<'a> {
     token_server: Option<&'a TokenServer>,
     /// The Docker `config.json` that logs the clients in, for the token registry.
     docker_config: Option<String>,
+    /// The same credentials for the oras SDK, which reads no Docker config.
+    password: Option<&'a str>,
 }
 
 /// What one command did: its wall time and the traffic it caused.
@@ -91,6 +93,7 @@ pub(super) fn run(
             proxy: Some(&anonymous_proxy),
             token_server: None,
             docker_config: None,
+            password: None,
         },
         Remote {
             access: Access::Token,
@@ -99,6 +102,7 @@ pub(super) fn run(
             proxy: Some(&token_registry_proxy),
             token_server: Some(&token_server),
             docker_config: Some(login(&token_registry_proxy.addr().to_string())),
+            password: Some(&password),
         },
     ];
     let direct = [
@@ -109,6 +113,7 @@ pub(super) fn run(
             proxy: None,
             token_server: None,
             docker_config: None,
+            password: None,
         },
         Remote {
             access: Access::Token,
@@ -117,6 +122,7 @@ pub(super) fn run(
             proxy: None,
             token_server: Some(&token_server),
             docker_config: Some(login(&token_registry.addr().to_string())),
+            password: Some(&password),
         },
     ];
 
@@ -369,6 +375,11 @@ fn observe(bench: &Bench<'_>, remote: &Remote<'_>, mut command: Command) -> Resu
         // As wkg's `--insecure`: the scheme is given, not learnt (a fresh sandbox has nothing
         // learnt), so that the figures compare the protocols, not the probe.
         command.arg("--plain-http");
+    }
+    if let Some(password) = remote.password {
+        command
+            .env("ORAS_BENCH_USER", USER)
+            .env("ORAS_BENCH_PASSWORD", password);
     }
     let mark = remote.registry.log_len();
     let connections = remote.proxy.map_or(0, |p| p.connections());
