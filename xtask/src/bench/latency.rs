@@ -514,10 +514,18 @@ fn note_failure(
     what: &str,
     err: &anyhow::Error,
 ) {
+    // The last line the tool printed says why; the registry's log, which `measure` appends,
+    // is about the registry.
     let text = format!("{err:#}");
-    let first = text.lines().next().unwrap_or_default();
+    let printed = text.split("\nregistry log").next().unwrap_or_default();
+    let last = printed
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default()
+        .trim();
     let reason = format!(
-        "{} {what} ({} registry) failed: {first}",
+        "{} {what} ({} registry) failed: {last}",
         tool.name(),
         access.name()
     );
