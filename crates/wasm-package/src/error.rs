@@ -244,11 +244,13 @@ pub enum PackageError {
 
     /// `--locked`, and the lock is missing or would change.
     #[error(
-        "--locked: {}:\n{}\nrun `wasm install` without --locked and commit wasm.lock",
+        "--locked: {}:\n{}\nrun `{command}` without --locked and commit wasm.lock",
         if *.missing { "wasm.lock is missing" } else { "wasm.lock would change" },
         changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
     )]
     Locked {
+        /// The command to run without --locked (`wasm install`, `wasm wit fetch`).
+        command: &'static str,
         /// The lock file does not exist.
         missing: bool,
         /// What would change.
@@ -322,8 +324,8 @@ pub enum PackageError {
 
     /// `wit fetch` or `wit build` without the WIT directory.
     #[error(
-        "{} is not a directory; write the WIT package there (a `*.wit` file starting with \
-         `package NS:NAME;`), or name its directory with --wit-dir",
+        "{} holds no WIT package (no `*.wit` file); write one there, starting with \
+         `package NS:NAME;`, or name its directory with --wit-dir",
         dir.display()
     )]
     NoWitDir {

@@ -394,6 +394,7 @@ pub async fn install<R: PackageRegistry>(
                 .map(|p| format!("`{}` is no longer a dependency", p.name)),
         );
         return Err(PackageError::Locked {
+            command: "wasm install",
             missing: project.lock.is_none(),
             changes,
         });

@@ -78,7 +78,7 @@ fn convert_name(name: &wit_parser::PackageName) -> Result<Use, PackageError> {
 /// The local WIT package in `wit_dir` (its top-level `*.wit` files): its name and the foreign
 /// packages it uses (`use`, `import`, `include` of `ns:name/...@version`), sorted.
 pub fn local_package(wit_dir: &Path) -> Result<(Use, Vec<Use>), PackageError> {
-    if !wit_dir.is_dir() {
+    if !has_wit_files(wit_dir) {
         return Err(PackageError::NoWitDir {
             dir: wit_dir.to_owned(),
         });
@@ -105,6 +105,15 @@ pub fn local_package(wit_dir: &Path) -> Result<(Use, Vec<Use>), PackageError> {
         }
     }
     Ok((convert_name(&group.main.name)?, uses.into_iter().collect()))
+}
+
+/// Whether `dir` holds a `*.wit` file (a local WIT package; `deps/` alone is not one).
+fn has_wit_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "wit") && e.path().is_file())
+    })
 }
 
 /// What a Wasm binary is, as far as the package manager cares.
@@ -230,14 +239,28 @@ pub fn check_tree(wit_dir: &Path) -> Result<(Resolve, wit_parser::PackageId), Pa
     let mut resolve = Resolve::new();
     match resolve.push_dir(wit_dir) {
         Ok((id, _)) => Ok((resolve, id)),
-        Err(e) => Err(PackageError::WitResolve {
-            dir: wit_dir.to_owned(),
-            message: e
-                .chain()
-                .last()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        }),
+        Err(e) => {
+            // `FILE:LINE:COLUMN: message` from the typed error where wit-parser gives one (its
+            // own rendering adds a multi-line snippet); else its innermost message.
+            let located = e.chain().find_map(|layer| {
+                if let Some(re) = layer.downcast_ref::<wit_parser::ResolveError>() {
+                    let kind = re.kind();
+                    Some(format!("{}: {kind}", resolve.render_location(kind.span())))
+                } else {
+                    layer.downcast_ref::<wit_parser::ParseError>().map(|pe| {
+                        let kind = pe.kind();
+                        format!("{}: {kind}", resolve.render_location(kind.span()))
+                    })
+                }
+            });
+            let message = located
+                .or_else(|| e.chain().last().map(ToString::to_string))
+                .unwrap_or_default();
+            Err(PackageError::WitResolve {
+                dir: wit_dir.to_owned(),
+                message,
+            })
+        }
     }
 }
 
@@ -248,7 +271,7 @@ pub fn build(wit_dir: &Path) -> Result<(Use, Vec<u8>), PackageError> {
     let (resolve, id) = check_tree(wit_dir)?;
     let name = convert_name(&resolve.packages[id].name)?;
     let bytes =
-        wit_component::encode(&resolve, id, true).map_err(|e| PackageError::WitResolve {
+        wit_component::encode(&resolve, id, false).map_err(|e| PackageError::WitResolve {
             dir: wit_dir.to_owned(),
             message: format!("cannot encode the package: {e:#}"),
         })?;
@@ -297,7 +320,8 @@ impl WitProject {
             .map_or_else(|| cwd.join(crate::lock::LOCK_FILE), Manifest::lock_path);
         let lock = Lock::load(&lock_path)?;
         Ok(WitProject {
-            wit_dir: cwd.join(wit_dir),
+            // As given (relative to the current directory): messages show it as typed.
+            wit_dir: wit_dir.to_owned(),
             lock_path,
             manifest,
             lock,
@@ -376,7 +400,7 @@ pub async fn fetch<R: PackageRegistry>(
             && old.packages.get(name).is_some_and(|p| p.kind == Kind::Wit)
     };
     // Without a local WIT package, the WIT dependencies of wasm.toml alone (after `wasm add`).
-    let local_dir = wit_dir.is_dir() || !old.packages.keys().any(listed);
+    let local_dir = has_wit_files(wit_dir) || !old.packages.keys().any(listed);
     let (local, uses) = if local_dir {
         let (local, uses) = local_package(wit_dir)?;
         (Some(local), uses)
@@ -493,6 +517,7 @@ pub async fn fetch<R: PackageRegistry>(
         };
         if options.locked && !drift_reasons.is_empty() {
             return Err(PackageError::Locked {
+                command: "wasm wit fetch",
                 missing: project.lock.is_none(),
                 changes: drift_reasons,
             });
@@ -573,6 +598,7 @@ pub async fn fetch<R: PackageRegistry>(
             reasons.push("wasm.lock would be rewritten".into());
         }
         return Err(PackageError::Locked {
+            command: "wasm wit fetch",
             missing: project.lock.is_none(),
             changes: reasons,
         });
