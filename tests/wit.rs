@@ -392,6 +392,12 @@ fn add_install_build_and_publish_of_wit_packages() {
     for file in [DEPS[1], DEPS[2], DEPS[3]] {
         assert!(sandbox.path(file).is_file(), "{file}: {}", out.stderr);
     }
+    assert!(
+        out.stderr
+            .ends_with("3 package(s) in wit/deps, 3 installed\n"),
+        "{}",
+        out.stderr
+    );
     let requests = registry.requests().len();
     let out = sandbox.wasm().arg("install").run();
     out.assert_success();
@@ -453,6 +459,17 @@ fn add_install_build_and_publish_of_wit_packages() {
     );
     assert!(out.stdout.contains("interfaces: greet"), "{}", out.stdout);
     assert!(out.stdout.contains("worlds: team"), "{}", out.stdout);
+
+    // `remove` takes a WIT dependency out of wasm.toml, the lock and wit/deps.
+    let out = sandbox
+        .wasm()
+        .args(["remove", "tst:http", "--color", "never"])
+        .run();
+    out.assert_success();
+    assert!(!sandbox.path(DEPS[2]).exists(), "{}", out.stderr);
+    let lock = read(&sandbox, "work/wasm.lock");
+    assert!(!lock.contains("name = \"tst:http\""), "{lock}");
+    assert!(!read(&sandbox, "work/wasm.toml").contains("tst:http"));
 }
 
 #[test]

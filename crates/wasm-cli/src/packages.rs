@@ -155,9 +155,22 @@ pub(crate) fn print_report(
             }
         )
     } else {
+        let wit = report
+            .packages
+            .iter()
+            .filter(|p| p.kind == wasm_package::Kind::Wit)
+            .count();
+        let place = match (wit, total - wit) {
+            (0, _) => shown(project, &project.manifest.install_dir),
+            (_, 0) => format!("{}/deps", shown(project, &project.manifest.wit_dir)),
+            _ => format!(
+                "{} and {}/deps",
+                shown(project, &project.manifest.install_dir),
+                shown(project, &project.manifest.wit_dir)
+            ),
+        };
         format!(
-            "{total} package(s) in {}, {written} installed{}",
-            shown(project, &project.manifest.install_dir),
+            "{total} package(s) in {place}, {written} installed{}",
             if report.lock_written {
                 ", wasm.lock written"
             } else {

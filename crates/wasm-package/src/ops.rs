@@ -76,6 +76,9 @@ pub struct InstallOptions {
     pub update: Update,
     /// Resolve and report, write nothing.
     pub dry_run: bool,
+    /// Packages to take out of the lock and the disk although they are WIT packages, which
+    /// install otherwise keeps when wasm.toml does not list them (`remove`).
+    pub drop: BTreeSet<PackageName>,
 }
 
 /// Which packages to resolve again although the lock has them.
@@ -117,6 +120,8 @@ pub enum Action {
 pub struct PackageStatus {
     /// The name.
     pub name: String,
+    /// What it is (where it went).
+    pub kind: Kind,
     /// The version (or the reference of a `reference` dependency).
     pub version: String,
     /// `REGISTRY/REPOSITORY@DIGEST`.
@@ -377,14 +382,20 @@ pub async fn install<R: PackageRegistry>(
     // WIT packages that wasm.toml does not list are the dependencies of the WIT directory:
     // `wasm wit fetch` decides about them; install keeps them and their files as locked.
     for entry in old.packages.values() {
-        if entry.kind == Kind::Wit && !manifest.dependencies.contains_key(&entry.name) {
+        if entry.kind == Kind::Wit
+            && !manifest.dependencies.contains_key(&entry.name)
+            && !options.drop.contains(&entry.name)
+        {
             kept.insert(entry.name.clone(), entry.clone());
         }
     }
     let dropped: Vec<&LockedPackage> = old
         .packages
         .values()
-        .filter(|p| !manifest.dependencies.contains_key(&p.name) && p.kind != Kind::Wit)
+        .filter(|p| {
+            !manifest.dependencies.contains_key(&p.name)
+                && (p.kind != Kind::Wit || options.drop.contains(&p.name))
+        })
         .collect();
     if options.locked && (project.lock.is_none() || !stale.is_empty() || !dropped.is_empty()) {
         let mut changes: Vec<String> = stale.iter().map(|(_, _, why)| why.clone()).collect();
@@ -466,6 +477,7 @@ pub async fn install<R: PackageRegistry>(
         }
         statuses.push(PackageStatus {
             name: entry.name.to_string(),
+            kind: entry.kind,
             version: entry.describe_version(),
             pinned: entry.pinned().to_string(),
             digest: entry.layer_digest.clone(),
@@ -816,7 +828,11 @@ pub async fn remove<R: PackageRegistry>(
         text: text.clone(),
         lock: project.lock.clone(),
     };
-    install(cx, &updated, Some(&text), options).await
+    let mut options = options.clone();
+    if let Ok(name) = PackageName::parse(name) {
+        options.drop.insert(name);
+    }
+    install(cx, &updated, Some(&text), &options).await
 }
 
 /// One line of `wasm outdated`.
