@@ -385,8 +385,8 @@ fn show_path(path: &[String]) -> String {
     path.join(" -> ")
 }
 
-/// `wasm wit fetch` (see the module docs). `roots` are packages to fetch besides the ones the
-/// local WIT uses (the WIT dependencies of wasm.toml).
+/// `wasm wit fetch` (see the module docs): the packages the local WIT package uses, and the WIT
+/// dependencies that wasm.toml lists (`wasm add` of a WIT package), with everything they use.
 pub async fn fetch<R: PackageRegistry>(
     cx: &Context<'_, R>,
     project: &WitProject,
@@ -438,7 +438,6 @@ pub async fn fetch<R: PackageRegistry>(
     let tmp = temp_dir()?;
     let mut chosen: BTreeMap<PackageName, Chosen> = BTreeMap::new();
     let mut texts: BTreeMap<PackageName, String> = BTreeMap::new();
-    let mut drift_reasons: Vec<String> = Vec::new();
 
     while let Some((wanted, path)) = queue.pop_front() {
         let governing = manifest.and_then(|m| m.dependencies.get(&wanted.name));
@@ -503,7 +502,11 @@ pub async fn fetch<R: PackageRegistry>(
                     });
                 }
                 if options.locked {
-                    drift_reasons.push(reason);
+                    return Err(PackageError::Locked {
+                        command: "wasm wit fetch",
+                        missing: project.lock.is_none(),
+                        changes: vec![reason],
+                    });
                 }
                 network = true;
                 let mut entry =
@@ -513,15 +516,9 @@ pub async fn fetch<R: PackageRegistry>(
                 entry.kind = Kind::Wit;
                 (entry, false)
             }
-            (None, None) => unreachable!("a missing entry always has a reason"),
+            // A missing entry always has a reason (see above).
+            (None, None) => continue,
         };
-        if options.locked && !drift_reasons.is_empty() {
-            return Err(PackageError::Locked {
-                command: "wasm wit fetch",
-                missing: project.lock.is_none(),
-                changes: drift_reasons,
-            });
-        }
         let bytes = obtain(
             cx,
             &entry,
@@ -687,7 +684,13 @@ async fn obtain<R: PackageRegistry>(
                 why: what,
             });
         }
-        _ if offline => unreachable!("offline answers come from the cache"),
+        Some(Err(error)) if offline => Err(error),
+        None if offline => {
+            return Err(PackageError::Offline {
+                what: format!("fetch `{}` ({})", entry.name, entry.pinned()),
+                why: "the cache gave no answer".into(),
+            });
+        }
         _ => {
             *network = true;
             if from_lock && let Some(tagged) = entry.tagged() {
