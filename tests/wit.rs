@@ -563,6 +563,11 @@ fn wit_errors() {
         Some("package acme:app;\nworld app { import tst:clocks/wall-clock@0.2.0; }\n"),
         &["wit", "fetch", "--locked"],
     );
+    case(
+        "build before fetch",
+        Some("package acme:app;\nworld app { import tst:clocks/wall-clock@0.2.0; }\n"),
+        &["wit", "build"],
+    );
     // The reverse: a WIT package where a component is expected.
     let wit_binary = sandbox.write_file("work/api.wasm", encode_wit(CLOCKS, &[]));
     sandbox.write_file(

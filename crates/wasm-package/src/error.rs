@@ -410,6 +410,27 @@ pub enum PackageError {
         found: String,
     },
 
+    /// A version that WIT text names exactly is not in the repository.
+    #[error(
+        "`{package}`, used by {path}, is not in {repository} ({}); change the version in the \
+         WIT that uses it, or publish it",
+        if available.is_empty() {
+            "it has no version tags".to_owned()
+        } else {
+            format!("versions: {}", available.join(", "))
+        }
+    )]
+    NoWitVersion {
+        /// `ns:name@version`.
+        package: String,
+        /// `REGISTRY/REPOSITORY`.
+        repository: String,
+        /// The versions the repository has, newest last (the last few).
+        available: Vec<String>,
+        /// Who uses it: `wit -> ns:a@1`.
+        path: String,
+    },
+
     /// Two WIT packages need different versions of one package.
     #[error(
         "two versions of `{name}` are needed, and a WIT directory can hold one:\n  - {first}\n  \

@@ -508,6 +508,42 @@ mod tests {
     }
 
     #[test]
+    fn wit_packages_round_trip_and_go_to_wit_deps() {
+        let mut lock = sample();
+        let name = PackageName::parse("wasi:io").unwrap();
+        let entry = LockedPackage {
+            name: name.clone(),
+            kind: Kind::Wit,
+            requirement: "=0.2.3".into(),
+            version: Some(semver::Version::new(0, 2, 3)),
+            repository: Repository::parse("ghcr.io/webassembly/wasi/io").unwrap(),
+            manifest_digest: digest('c'),
+            layer_digest: digest('d'),
+            size: 9,
+        };
+        lock.packages.insert(name.clone(), entry.clone());
+        let text = lock.to_text();
+        assert!(
+            text.contains("name = \"wasi:io\"\nkind = \"wit\"\n"),
+            "{text}"
+        );
+        assert_eq!(Lock::parse(&text, Path::new("wasm.lock")).unwrap(), lock);
+        assert_eq!(
+            entry.kind.install_path(
+                Path::new("vendor/wasm"),
+                Path::new("wit"),
+                &name,
+                entry.version.as_ref()
+            ),
+            Path::new("wit/deps/wasi-io-0.2.3/package.wit")
+        );
+        assert_eq!(
+            Kind::Component.install_path(Path::new("vendor/wasm"), Path::new("wit"), &name, None),
+            Path::new("vendor/wasm/wasi/io.wasm")
+        );
+    }
+
+    #[test]
     fn bad_locks_are_named_with_line_and_key() {
         let good = sample().to_text();
         let error = |text: &str| {

@@ -245,7 +245,16 @@ pub fn check_tree(wit_dir: &Path) -> Result<(Resolve, wit_parser::PackageId), Pa
             let located = e.chain().find_map(|layer| {
                 if let Some(re) = layer.downcast_ref::<wit_parser::ResolveError>() {
                     let kind = re.kind();
-                    Some(format!("{}: {kind}", resolve.render_location(kind.span())))
+                    let hint = match kind {
+                        wit_parser::ResolveErrorKind::PackageNotFound { .. } => {
+                            "\n`wasm wit fetch` fetches the packages a WIT directory uses"
+                        }
+                        _ => "",
+                    };
+                    Some(format!(
+                        "{}: {kind}{hint}",
+                        resolve.render_location(kind.span())
+                    ))
                 } else {
                     layer.downcast_ref::<wit_parser::ParseError>().map(|pe| {
                         let kind = pe.kind();
@@ -648,6 +657,18 @@ pub async fn fetch<R: PackageRegistry>(
 /// Adds "needed by PATH" to the errors where the path helps.
 fn needed_by(error: PackageError, path: &[String]) -> PackageError {
     match error {
+        // A version that the WIT names exactly: the fix is in the WIT (or the registry).
+        PackageError::NoMatchingVersion {
+            name,
+            requirement,
+            repository,
+            available,
+        } if requirement.starts_with('=') => PackageError::NoWitVersion {
+            package: format!("{name}@{}", &requirement[1..]),
+            repository,
+            available,
+            path: show_path(path),
+        },
         PackageError::UnknownName { .. }
         | PackageError::NoMatchingVersion { .. }
         | PackageError::NotAWitPackage { .. }
