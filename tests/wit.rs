@@ -150,6 +150,18 @@ fn discovery_for(sandbox: &Sandbox, prefix: &str) -> DiscoveryServer {
     discovery
 }
 
+/// A project whose world imports `tst:clocks`, found under `prefix` through `[namespaces]`.
+fn clocks_project(sandbox: &Sandbox, prefix: &str) {
+    sandbox.write_file(
+        "work/wasm.toml",
+        format!("[namespaces]\ntst = \"{prefix}\"\n"),
+    );
+    sandbox.write_file(
+        "work/wit/world.wit",
+        "package acme:app;\nworld app { import tst:clocks/wall-clock@0.2.0; }\n",
+    );
+}
+
 fn read(sandbox: &Sandbox, rel: &str) -> String {
     String::from_utf8(sandbox.read_file(rel)).unwrap()
 }
@@ -317,14 +329,7 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
 fn a_moved_tag_is_refused_when_a_locked_package_must_be_fetched() {
     let sandbox = Sandbox::new();
     let prefix = publish_family(&sandbox);
-    sandbox.write_file(
-        "work/wasm.toml",
-        format!("[namespaces]\ntst = \"{prefix}\"\n"),
-    );
-    sandbox.write_file(
-        "work/wit/world.wit",
-        "package acme:app;\nworld app { import tst:clocks/wall-clock@0.2.0; }\n",
-    );
+    clocks_project(&sandbox, &prefix);
     fetch(&sandbox, &[]).assert_success();
     let lock = read(&sandbox, "work/wasm.lock");
     // Someone re-publishes 0.2.0 with other content; this machine's cache is gone.
@@ -631,21 +636,7 @@ mod interop {
     //! the same calls (the wkg binary itself is not built in tests: too slow for CI).
 
     use super::*;
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    fn client() -> oci_wasm::WasmClient {
-        let config = oci_client_017::client::ClientConfig {
-            protocol: oci_client_017::client::ClientProtocol::Http,
-            ..Default::default()
-        };
-        oci_wasm::WasmClient::new(oci_client_017::Client::new(config))
-    }
+    use crate::interop::{oci_wasm_client as client, runtime};
 
     #[test]
     fn wasm_fetches_what_the_wkg_equivalent_crate_calls_publish() {
@@ -669,14 +660,7 @@ mod interop {
                 None,
             ))
             .expect("the wkg-equivalent crate calls publish");
-        sandbox.write_file(
-            "work/wasm.toml",
-            format!("[namespaces]\ntst = \"{prefix}\"\n"),
-        );
-        sandbox.write_file(
-            "work/wit/world.wit",
-            "package acme:app;\nworld app { import tst:clocks/wall-clock@0.2.0; }\n",
-        );
+        clocks_project(&sandbox, &prefix);
         fetch(&sandbox, &[]).assert_success();
         assert_eq!(
             read(&sandbox, "work/wit/deps/tst-clocks-0.2.0/package.wit"),

@@ -112,6 +112,19 @@ impl LockedPackage {
         Reference::parse(&format!("{}:{tag}", self.repository)).ok()
     }
 
+    /// The error for a fetch that wrote another layer than this entry pins (a registry that
+    /// does not serve what it is asked for by digest).
+    pub fn layer_mismatch(&self, found: &str) -> wasm_registry::RegistryError {
+        wasm_registry::RegistryError::Protocol {
+            registry: self.repository.registry.to_string(),
+            problem: format!(
+                "{} has layer {found}, but wasm.lock says {}",
+                self.pinned(),
+                self.layer_digest
+            ),
+        }
+    }
+
     /// `1.2.3`, or the reference for a `reference` dependency.
     pub fn describe_version(&self) -> String {
         match &self.version {

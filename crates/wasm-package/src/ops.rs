@@ -574,15 +574,7 @@ pub async fn install<R: PackageRegistry>(
                     // Cannot happen with a registry that serves what it is asked for by digest;
                     // the file written does not match the lock, so it goes.
                     let _ = std::fs::remove_file(path);
-                    RegistryError::Protocol {
-                        registry: entry.repository.registry.to_string(),
-                        problem: format!(
-                            "{} has layer {}, but wasm.lock says {}",
-                            entry.pinned(),
-                            fetched.layer_digest,
-                            entry.layer_digest
-                        ),
-                    }
+                    entry.layer_mismatch(&fetched.layer_digest)
                 }
                 Err(RegistryError::Offline { what, .. }) if options.offline => {
                     return Err(PackageError::Offline {

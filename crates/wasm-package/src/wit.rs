@@ -759,15 +759,7 @@ async fn obtain<R: PackageRegistry>(
         return Err(PackageError::Registry {
             what: format!("cannot fetch `{}`", entry.name),
             hint: None,
-            source: RegistryError::Protocol {
-                registry: entry.repository.registry.to_string(),
-                problem: format!(
-                    "{} has layer {}, but wasm.lock says {}",
-                    entry.pinned(),
-                    fetched.layer_digest,
-                    entry.layer_digest
-                ),
-            },
+            source: entry.layer_mismatch(&fetched.layer_digest),
         });
     }
     std::fs::read(&file).map_err(|source| PackageError::Io {

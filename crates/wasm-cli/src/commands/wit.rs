@@ -87,27 +87,7 @@ impl FetchOpts {
                 .display()
                 .to_string()
         };
-        for change in &report.changes {
-            let line = match (&change.old, &change.new) {
-                (None, Some((version, digest))) => format!(
-                    "{} {} {version} ({})",
-                    output::good("locked"),
-                    change.name,
-                    short(digest)
-                ),
-                (Some((old, _)), Some((new, digest))) => format!(
-                    "{} {} {old} -> {new} ({})",
-                    output::good("updated"),
-                    change.name,
-                    short(digest)
-                ),
-                (Some((old, _)), None) => {
-                    format!("{} {} {old}", output::good("removed"), change.name)
-                }
-                (None, None) => continue,
-            };
-            output::status(&line);
-        }
+        packages::print_changes(&report.changes);
         let mut written = 0;
         for package in &report.packages {
             if package.written {
@@ -150,10 +130,6 @@ impl FetchOpts {
         output::status(&summary);
         Ok(ExitCode::SUCCESS)
     }
-}
-
-fn short(digest: &str) -> &str {
-    digest.get(..19).unwrap_or(digest)
 }
 
 /// Encode the local WIT package as a binary WIT package
