@@ -389,6 +389,15 @@ fn add_install_build_and_publish_of_wit_packages() {
     assert!(manifest.contains("\"tst:http\" = \"0.2.0\""), "{manifest}");
     let lock = read(&sandbox, "work/wasm.lock");
     assert_eq!(lock.matches("kind = \"wit\"").count(), 3, "{lock}");
+    // wasm.toml's requirement governs the package it lists; the others are as the WIT names.
+    assert!(
+        lock.contains("name = \"tst:http\"\nkind = \"wit\"\nrequirement = \"0.2.0\"\n"),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("name = \"tst:io\"\nkind = \"wit\"\nrequirement = \"=0.2.0\"\n"),
+        "{lock}"
+    );
 
     // `install` writes every WIT package of the lock, and a second one makes no request.
     std::fs::remove_dir_all(sandbox.path("work/wit/deps")).unwrap();
@@ -436,6 +445,18 @@ fn add_install_build_and_publish_of_wit_packages() {
             .starts_with("built tst:team@1.0.0 -> team.wasm ("),
         "{}",
         out.stderr
+    );
+    let out = sandbox
+        .wasm()
+        .args(["inspect", "team.wasm", "--json"])
+        .run();
+    out.assert_success();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["wit"]["package"], "tst:team@1.0.0");
+    assert_eq!(json["wit"]["interfaces"][0], "greet");
+    assert_eq!(
+        json["wit"]["uses"],
+        serde_json::json!(["tst:clocks@0.2.0", "tst:http@0.2.0", "tst:io@0.2.0"])
     );
 
     let out = sandbox.wasm().args(["publish", "--color", "never"]).run();
