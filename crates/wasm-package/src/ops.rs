@@ -11,7 +11,11 @@
 //! - when every file is present with the locked digest (hashed) and the lock matches the
 //!   manifest, no request is made at all;
 //! - `--locked` fails when the lock is missing or would change; `--offline` uses the lock and
-//!   the cache only.
+//!   the cache only;
+//! - the kind of a newly resolved package comes from its layer ([`crate::wit::Artifact`]): WIT
+//!   packages are written as WIT text to `wit/deps` (present = the file holds the text of the
+//!   locked layer); WIT entries that wasm.toml does not list belong to `wit fetch`
+//!   ([`crate::wit`]) and are kept as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -20,6 +20,9 @@ use crate::packages::{self, PackageOpts};
 /// reference (REGISTRY/REPOSITORY:TAG or @DIGEST) is recorded as a fixed artifact under the name
 /// of its repository's last two segments (or --name). wasm.toml keeps its comments and layout;
 /// it and wasm.lock are written only once the package is installed.
+///
+/// The kind comes from the artifact: a component goes to [install] dir, a WIT package to
+/// wit/deps/NS-NAME-VERSION/package.wit, with the WIT packages it uses (as `wasm wit fetch`).
 #[derive(Debug, Args)]
 #[command(after_help = output::with_exit_status("Examples:
   wasm add acme:logger                          # newest release, through the name mapping
