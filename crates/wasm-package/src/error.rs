@@ -390,7 +390,7 @@ pub enum PackageError {
         found: String,
         /// The manifest.
         manifest: PathBuf,
-        /// `name@version` of [package].
+        /// `name@version` of `[package]`.
         expected: String,
     },
 
