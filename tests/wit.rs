@@ -357,6 +357,34 @@ fn a_moved_tag_is_refused_when_a_locked_package_must_be_fetched() {
 }
 
 #[test]
+fn packages_written_by_hand_in_deps_are_left_alone_and_what_they_use_is_fetched() {
+    let sandbox = Sandbox::new();
+    let prefix = publish_family(&sandbox);
+    sandbox.write_file(
+        "work/wasm.toml",
+        format!("[namespaces]\ntst = \"{prefix}\"\n"),
+    );
+    sandbox.write_file(
+        "work/wit/world.wit",
+        "package acme:app;\nworld app { import acme:handmade/clock@1.0.0; }\n",
+    );
+    let handmade = "package acme:handmade@1.0.0;\ninterface clock {\n  \
+                    use tst:clocks/wall-clock@0.2.0.{datetime};\n  now: func() -> datetime;\n}\n";
+    sandbox.write_file("work/wit/deps/handmade/clock.wit", handmade);
+    let out = fetch(&sandbox, &[]);
+    out.assert_success();
+    assert_eq!(read(&sandbox, "work/wit/deps/handmade/clock.wit"), handmade);
+    assert!(sandbox.path(DEPS[1]).is_file(), "{}", out.stderr);
+    let lock = read(&sandbox, "work/wasm.lock");
+    assert_eq!(lock.matches("[[package]]").count(), 1, "{lock}");
+    assert!(lock.contains("name = \"tst:clocks\""), "{lock}");
+    assert_eq!(
+        resolve_tree(&sandbox.path("work/wit")),
+        ["acme:app", "acme:handmade@1.0.0", "tst:clocks@0.2.0"]
+    );
+}
+
+#[test]
 fn add_install_build_and_publish_of_wit_packages() {
     let sandbox = Sandbox::new();
     let prefix = publish_family(&sandbox);

@@ -116,6 +116,31 @@ fn has_wit_files(dir: &Path) -> bool {
     })
 }
 
+/// The packages in `WIT_DIR/deps` that were written by hand: directories whose name is not
+/// the `NS-NAME-VERSION` of the package they hold (the layout `wit fetch` and wkg write, which
+/// `wit fetch` manages), with what each uses. They are left alone and not fetched; what they
+/// use is.
+fn written_by_hand(wit_dir: &Path) -> Result<Vec<(Use, Vec<Use>)>, PackageError> {
+    let deps = wit_dir.join(DEPS_DIR);
+    let Ok(entries) = std::fs::read_dir(&deps) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !dir.is_dir() || !has_wit_files(&dir) {
+            continue;
+        }
+        let (name, uses) = local_package(&dir)?;
+        let managed = deps_path(wit_dir, &name.name, name.version.as_ref());
+        if managed.parent() != Some(dir.as_path()) {
+            found.push((name, uses));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// What a Wasm binary is, as far as the package manager cares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -426,6 +451,12 @@ pub async fn fetch<R: PackageRegistry>(
     for u in uses {
         queue.push_back((u, vec![root_label.clone()]));
     }
+    let by_hand = written_by_hand(wit_dir)?;
+    for (package, uses) in &by_hand {
+        for u in uses {
+            queue.push_back((u.clone(), vec![root_label.clone(), package.to_string()]));
+        }
+    }
     // The WIT dependencies that wasm.toml lists (`wasm add` of a WIT package) are roots too.
     if let Some(manifest) = manifest {
         for name in manifest.dependencies.keys() {
@@ -449,6 +480,12 @@ pub async fn fetch<R: PackageRegistry>(
     let mut texts: BTreeMap<PackageName, String> = BTreeMap::new();
 
     while let Some((wanted, path)) = queue.pop_front() {
+        if by_hand
+            .iter()
+            .any(|(package, _)| package.name == wanted.name)
+        {
+            continue;
+        }
         let governing = manifest.and_then(|m| m.dependencies.get(&wanted.name));
         if let Some(existing) = chosen.get(&wanted.name) {
             let compatible = governing.is_some()
