@@ -4,7 +4,8 @@
 use crate::support::component::hello_wasm;
 use crate::support::{Sandbox, shared_anonymous, unique_repo};
 
-fn oci_wasm_client() -> oci_wasm::WasmClient {
+/// oci-wasm's client on oci-client 0.17, as wkg builds it (plain HTTP for the local registry).
+pub(crate) fn oci_wasm_client() -> oci_wasm::WasmClient {
     let config = oci_client_017::client::ClientConfig {
         protocol: oci_client_017::client::ClientProtocol::Http,
         ..Default::default()
@@ -12,7 +13,8 @@ fn oci_wasm_client() -> oci_wasm::WasmClient {
     oci_wasm::WasmClient::new(oci_client_017::Client::new(config))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+/// A runtime for the async crate calls.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -16,6 +16,8 @@
 //!   guarantees, `publish` immutability, every bad input.
 //! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
 //! - [`trust`]: project configs run no command and weaken no TLS setting until trusted.
+//! - [`wit`]: WIT interface packages: `wit fetch` of a chain and a diamond through discovery,
+//!   the lock's guarantees, `add`/`install`/`build`/`publish`, bad inputs, wkg interop.
 
 mod support;
 
@@ -31,3 +33,4 @@ mod login;
 mod packages;
 mod push_pull;
 mod trust;
+mod wit;

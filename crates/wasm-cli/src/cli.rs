@@ -116,6 +116,10 @@ pub(crate) enum Command {
     Update(commands::update::Opts),
     Outdated(commands::outdated::Opts),
     Publish(commands::publish::Opts),
+    /// WIT interface packages: `fetch` what a WIT directory uses into its deps/ (locked),
+    /// `build` the binary WIT package
+    #[command(subcommand)]
+    Wit(commands::wit::WitCommand),
     /// Check registries: `test` says why one does or does not work, step by step
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),

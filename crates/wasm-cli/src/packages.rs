@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Args;
-use wasm_package::ops::{Action, InstallReport, Project};
+use wasm_package::ops::{Action, Change, InstallReport, Project};
 use wasm_package::{Mapper, WkgConfig};
 use wasm_registry::Transport;
 
@@ -72,17 +72,9 @@ fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
 
-/// Prints what an install did: lock changes, files written and removed, and a summary line
-/// (stderr), or the report as JSON (stdout).
-pub(crate) fn print_report(
-    project: &Project,
-    report: &InstallReport,
-    json: bool,
-) -> anyhow::Result<()> {
-    if json {
-        return output::json(report);
-    }
-    for change in &report.changes {
+/// Prints the changes of the lock, one line each: locked, updated (old -> new), removed.
+pub(crate) fn print_changes(changes: &[Change]) {
+    for change in changes {
         let line = match (&change.old, &change.new) {
             (None, Some((version, digest))) => {
                 format!(
@@ -106,6 +98,19 @@ pub(crate) fn print_report(
         };
         output::status(&line);
     }
+}
+
+/// Prints what an install did: lock changes, files written and removed, and a summary line
+/// (stderr), or the report as JSON (stdout).
+pub(crate) fn print_report(
+    project: &Project,
+    report: &InstallReport,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        return output::json(report);
+    }
+    print_changes(&report.changes);
     let verb = if report.dry_run {
         "would install"
     } else {
@@ -155,9 +160,22 @@ pub(crate) fn print_report(
             }
         )
     } else {
+        let wit = report
+            .packages
+            .iter()
+            .filter(|p| p.kind == wasm_package::Kind::Wit)
+            .count();
+        let place = match (wit, total - wit) {
+            (0, _) => shown(project, &project.manifest.install_dir),
+            (_, 0) => format!("{}/deps", shown(project, &project.manifest.wit_dir)),
+            _ => format!(
+                "{} and {}/deps",
+                shown(project, &project.manifest.install_dir),
+                shown(project, &project.manifest.wit_dir)
+            ),
+        };
         format!(
-            "{total} package(s) in {}, {written} installed{}",
-            shown(project, &project.manifest.install_dir),
+            "{total} package(s) in {place}, {written} installed{}",
             if report.lock_written {
                 ", wasm.lock written"
             } else {

@@ -244,11 +244,13 @@ pub enum PackageError {
 
     /// `--locked`, and the lock is missing or would change.
     #[error(
-        "--locked: {}:\n{}\nrun `wasm install` without --locked and commit wasm.lock",
+        "--locked: {}:\n{}\nrun `{command}` without --locked and commit wasm.lock",
         if *.missing { "wasm.lock is missing" } else { "wasm.lock would change" },
         changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
     )]
     Locked {
+        /// The command to run without --locked (`wasm install`, `wasm wit fetch`).
+        command: &'static str,
         /// The lock file does not exist.
         missing: bool,
         /// What would change.
@@ -318,6 +320,139 @@ pub enum PackageError {
         existing_layer: String,
         /// The layer digest of the file to publish.
         file_layer: String,
+    },
+
+    /// `wit fetch` or `wit build` without the WIT directory.
+    #[error(
+        "{} holds no WIT package (no `*.wit` file); write one there, starting with \
+         `package NS:NAME;`, or name its directory with --wit-dir",
+        dir.display()
+    )]
+    NoWitDir {
+        /// The directory.
+        dir: PathBuf,
+    },
+
+    /// The local WIT text does not parse.
+    #[error("cannot parse the WIT package in {}: {message}", dir.display())]
+    WitText {
+        /// The WIT directory.
+        dir: PathBuf,
+        /// wit-parser's message, starting with `FILE:LINE:COLUMN`.
+        message: String,
+    },
+
+    /// The WIT directory with its `deps/` does not resolve.
+    #[error("the WIT in {} does not resolve: {message}", dir.display())]
+    WitResolve {
+        /// The WIT directory.
+        dir: PathBuf,
+        /// wit-parser's message, with the file and line.
+        message: String,
+    },
+
+    /// A registry artifact that should be a WIT package is not one.
+    #[error(
+        "`{name}` ({reference}) is {found}, not a WIT package; a WIT world can only use WIT \
+         packages (`wasm add` installs components)"
+    )]
+    NotAWitPackage {
+        /// The package.
+        name: PackageName,
+        /// `REGISTRY/REPOSITORY@DIGEST`.
+        reference: String,
+        /// What it is.
+        found: String,
+    },
+
+    /// A registry artifact that should be a component is a WIT package.
+    #[error("{what} is a WIT package ({package}), not a component; {fix}")]
+    NotAComponent {
+        /// What was expected to be a component.
+        what: String,
+        /// The WIT package's `ns:name@version`.
+        package: String,
+        /// What to do instead.
+        fix: String,
+    },
+
+    /// `publish` of a WIT package whose `package` line differs from `[package]`.
+    #[error(
+        "the WIT package in {} is `{found}`, but [package] in {} says `{expected}`; make the \
+         `package NS:NAME@VERSION;` line and [package] `name` and `version` agree",
+        dir.display(),
+        manifest.display()
+    )]
+    WitMismatch {
+        /// The WIT directory.
+        dir: PathBuf,
+        /// What its package line says.
+        found: String,
+        /// The manifest.
+        manifest: PathBuf,
+        /// `name@version` of `[package]`.
+        expected: String,
+    },
+
+    /// A WIT package whose binary names another package than its name and version.
+    #[error(
+        "{reference} was fetched as `{name}` {version} but holds the WIT package `{found}`; the \
+         name mapping or the tag points at the wrong repository"
+    )]
+    WrongWitPackage {
+        /// The package asked for.
+        name: PackageName,
+        /// The version asked for.
+        version: String,
+        /// `REGISTRY/REPOSITORY@DIGEST`.
+        reference: String,
+        /// What the binary says it is.
+        found: String,
+    },
+
+    /// A version that WIT text names exactly is not in the repository.
+    #[error(
+        "`{package}`, used by {path}, is not in {repository} ({}); change the version in the \
+         WIT that uses it, or publish it",
+        if available.is_empty() {
+            "it has no version tags".to_owned()
+        } else {
+            format!("versions: {}", available.join(", "))
+        }
+    )]
+    NoWitVersion {
+        /// `ns:name@version`.
+        package: String,
+        /// `REGISTRY/REPOSITORY`.
+        repository: String,
+        /// The versions the repository has, newest last (the last few).
+        available: Vec<String>,
+        /// Who uses it: `wit -> ns:a@1`.
+        path: String,
+    },
+
+    /// Two WIT packages need different versions of one package.
+    #[error(
+        "two versions of `{name}` are needed, and a WIT directory can hold one:\n  - {first}\n  \
+         - {second}\nto use one version for both, add `\"{name}\" = \"REQUIREMENT\"` to \
+         [dependencies] in wasm.toml"
+    )]
+    WitConflict {
+        /// The package.
+        name: PackageName,
+        /// The first path that requires it, and the version.
+        first: String,
+        /// The second.
+        second: String,
+    },
+
+    /// An error about a package that a WIT package needs, with the path that needs it.
+    #[error("{error}\n(needed by {path})")]
+    NeededBy {
+        /// `wit -> ns:a@1 -> ...`.
+        path: String,
+        /// The error.
+        error: Box<PackageError>,
     },
 
     /// A reference that does not parse.

@@ -11,6 +11,8 @@
 //! - [`registry`]: what the operations need from registries ([`PackageRegistry`]), implemented
 //!   over `wasm-registry` in [`adapter`].
 //! - [`ops`]: `init`, `add`, `remove`, `install`, `update`, `outdated`, `publish`.
+//! - [`wit`]: WIT interface packages: `wit fetch` into `wit/deps`, transitively and locked,
+//!   and `wit build`.
 //!
 //! Depends on `wasm-registry` and `wasm-config`; the CLI depends on this crate.
 
@@ -24,6 +26,7 @@ pub mod name;
 pub mod ops;
 pub mod registry;
 pub mod resolve;
+pub mod wit;
 
 pub use adapter::RegistryClient;
 pub use error::{FetchFailure, Location, MovedTag, PackageError};

@@ -25,13 +25,16 @@ pub const LOCK_VERSION: u32 = 1;
 
 /// What kind of package an entry is; decides where it is installed.
 ///
-/// Only components exist today; the next kind (WIT interface packages, fetched into
-/// `wit/deps`) becomes a second variant with its own [`Kind::install_path`].
+/// The kind comes from the artifact (a binary WIT package, or a component), never from the
+/// user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A Wasm component (or core module), installed as `DIR/NAMESPACE/NAME.wasm`.
     Component,
+    /// A WIT interface package, written as WIT text to
+    /// `WIT_DIR/deps/NS-NAME-VERSION/package.wit` (wkg's layout; docs/wit.md).
+    Wit,
 }
 
 impl Kind {
@@ -39,16 +42,25 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Component => "component",
+            Kind::Wit => "wit",
         }
     }
 
     /// Where a package of this kind is installed, relative to the project root: components go
-    /// to `install_dir/NAMESPACE/NAME.wasm` (`[install] dir`).
-    pub fn install_path(self, install_dir: &Path, name: &PackageName) -> PathBuf {
+    /// to `install_dir/NAMESPACE/NAME.wasm` (`[install] dir`), WIT packages to
+    /// `wit_dir/deps/NS-NAME-VERSION/package.wit`.
+    pub fn install_path(
+        self,
+        install_dir: &Path,
+        wit_dir: &Path,
+        name: &PackageName,
+        version: Option<&semver::Version>,
+    ) -> PathBuf {
         match self {
             Kind::Component => install_dir
                 .join(name.namespace())
                 .join(format!("{}.wasm", name.name())),
+            Kind::Wit => crate::wit::deps_path(wit_dir, name, version),
         }
     }
 }
@@ -98,6 +110,19 @@ impl LockedPackage {
     pub fn tagged(&self) -> Option<Reference> {
         let tag = self.tag()?;
         Reference::parse(&format!("{}:{tag}", self.repository)).ok()
+    }
+
+    /// The error for a fetch that wrote another layer than this entry pins (a registry that
+    /// does not serve what it is asked for by digest).
+    pub fn layer_mismatch(&self, found: &str) -> wasm_registry::RegistryError {
+        wasm_registry::RegistryError::Protocol {
+            registry: self.repository.registry.to_string(),
+            problem: format!(
+                "{} has layer {found}, but wasm.lock says {}",
+                self.pinned(),
+                self.layer_digest
+            ),
+        }
     }
 
     /// `1.2.3`, or the reference for a `reference` dependency.
@@ -255,10 +280,11 @@ impl Lock {
                 .map_err(|e| invalid(&key.join("name"), "a package name", e.to_string()))?;
             let kind = match field("kind", raw.kind)?.as_str() {
                 "component" => Kind::Component,
+                "wit" => Kind::Wit,
                 other => {
                     return Err(invalid(
                         &key.join("kind"),
-                        "\"component\" (a newer wasm may know more kinds)",
+                        "\"component\" or \"wit\" (a newer wasm may know more kinds)",
                         format!("{other:?}"),
                     ));
                 }
@@ -495,6 +521,42 @@ mod tests {
     }
 
     #[test]
+    fn wit_packages_round_trip_and_go_to_wit_deps() {
+        let mut lock = sample();
+        let name = PackageName::parse("wasi:io").unwrap();
+        let entry = LockedPackage {
+            name: name.clone(),
+            kind: Kind::Wit,
+            requirement: "=0.2.3".into(),
+            version: Some(semver::Version::new(0, 2, 3)),
+            repository: Repository::parse("ghcr.io/webassembly/wasi/io").unwrap(),
+            manifest_digest: digest('c'),
+            layer_digest: digest('d'),
+            size: 9,
+        };
+        lock.packages.insert(name.clone(), entry.clone());
+        let text = lock.to_text();
+        assert!(
+            text.contains("name = \"wasi:io\"\nkind = \"wit\"\n"),
+            "{text}"
+        );
+        assert_eq!(Lock::parse(&text, Path::new("wasm.lock")).unwrap(), lock);
+        assert_eq!(
+            entry.kind.install_path(
+                Path::new("vendor/wasm"),
+                Path::new("wit"),
+                &name,
+                entry.version.as_ref()
+            ),
+            Path::new("wit/deps/wasi-io-0.2.3/package.wit")
+        );
+        assert_eq!(
+            Kind::Component.install_path(Path::new("vendor/wasm"), Path::new("wit"), &name, None),
+            Path::new("vendor/wasm/wasi/io.wasm")
+        );
+    }
+
+    #[test]
     fn bad_locks_are_named_with_line_and_key() {
         let good = sample().to_text();
         let error = |text: &str| {
@@ -519,9 +581,9 @@ mod tests {
              digits, found \"sha256:abc\""
         );
         assert_eq!(
-            error(&good.replacen("kind = \"component\"", "kind = \"wit\"", 1)),
-            "/p/wasm.lock:6:1: `package.0.kind` must be \"component\" (a newer wasm may know \
-             more kinds), found \"wit\""
+            error(&good.replacen("kind = \"component\"", "kind = \"world\"", 1)),
+            "/p/wasm.lock:6:1: `package.0.kind` must be \"component\" or \"wit\" (a newer wasm \
+             may know more kinds), found \"world\""
         );
         assert_eq!(
             error("version = 1\n<<<<<<< HEAD\n"),

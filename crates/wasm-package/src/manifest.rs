@@ -38,6 +38,9 @@ use crate::name::PackageName;
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "wasm.toml";
 
+/// The WIT directory when `[package] wit` is not set.
+pub const DEFAULT_WIT_DIR: &str = "wit";
+
 /// Where dependencies are installed when `[install] dir` is not set.
 pub const DEFAULT_INSTALL_DIR: &str = "vendor/wasm";
 
@@ -54,6 +57,9 @@ pub struct Manifest {
     pub namespaces: BTreeMap<String, RegistryPrefix>,
     /// `[install] dir`, relative to the manifest's directory.
     pub install_dir: PathBuf,
+    /// The WIT directory (`[package] wit`, default `wit`), relative to the manifest's
+    /// directory: WIT dependencies go to its `deps/`.
+    pub wit_dir: PathBuf,
 }
 
 /// `[package]`.
@@ -63,8 +69,11 @@ pub struct PackageInfo {
     pub name: PackageName,
     /// `version`: the tag `publish` pushes.
     pub version: semver::Version,
-    /// `file`: the built `.wasm`, relative to the manifest's directory as written.
-    pub file: PathBuf,
+    /// `file`: the built `.wasm`, relative to the manifest's directory as written; `None`
+    /// when the package is a WIT package (`wit`).
+    pub file: Option<PathBuf>,
+    /// `wit`: the directory of a WIT package to build and publish instead of a `file`.
+    pub wit: Option<PathBuf>,
     /// `repository`: the whole OCI repository, when the name mapping does not give it.
     pub repository: Option<Repository>,
     /// `description`, `license`, `authors`, `homepage`, `documentation`, `source`, `revision`,
@@ -272,8 +281,13 @@ impl Manifest {
             }
             None => PathBuf::from(DEFAULT_INSTALL_DIR),
         };
+        let wit_dir = package
+            .as_ref()
+            .and_then(|p| p.wit.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_WIT_DIR));
         Ok(Manifest {
             path: path.to_owned(),
+            wit_dir,
             package,
             dependencies: deps,
             namespaces: prefixes,
@@ -314,6 +328,7 @@ struct PackageToml {
     name: Option<Value>,
     version: Option<Value>,
     file: Option<Value>,
+    wit: Option<Value>,
     repository: Option<Value>,
     description: Option<Value>,
     license: Option<Value>,
@@ -329,6 +344,7 @@ impl TomlTable for PackageToml {
         "name",
         "version",
         "file",
+        "wit",
         "repository",
         "description",
         "license",
@@ -557,6 +573,7 @@ impl<'a> Doc<'a> {
             name,
             version,
             file,
+            wit,
             repository,
             description,
             license,
@@ -586,8 +603,24 @@ impl<'a> Doc<'a> {
                 format!("{version_text:?}"),
             )
         })?;
-        let file_at = table.child("file", file.ok_or_else(|| missing("file"))?);
-        let file = PathBuf::from(self.string(&file_at, "the path of the built .wasm file")?);
+        let (file, wit) = match (file, wit) {
+            (Some(file), None) => {
+                let file_at = table.child("file", file);
+                let file =
+                    PathBuf::from(self.string(&file_at, "the path of the built .wasm file")?);
+                (Some(file), None)
+            }
+            (None, Some(wit)) => (None, Some(self.relative_dir(&table.child("wit", wit))?)),
+            (None, None) => return Err(missing("file")),
+            (Some(_), Some(wit)) => {
+                return Err(self.invalid(
+                    &table.child("wit", wit),
+                    "absent when `file` is given (a package is a component `file` or a WIT \
+                     package `wit`, not both)",
+                    "both".into(),
+                ));
+            }
+        };
         let repository = repository
             .map(|v| self.repository(&table.child("repository", v)))
             .transpose()?;
@@ -626,6 +659,7 @@ impl<'a> Doc<'a> {
             name,
             version,
             file,
+            wit,
             repository,
             annotations,
         })

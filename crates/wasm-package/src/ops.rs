@@ -11,7 +11,11 @@
 //! - when every file is present with the locked digest (hashed) and the lock matches the
 //!   manifest, no request is made at all;
 //! - `--locked` fails when the lock is missing or would change; `--offline` uses the lock and
-//!   the cache only.
+//!   the cache only;
+//! - the kind of a newly resolved package comes from its layer ([`crate::wit::Artifact`]): WIT
+//!   packages are written as WIT text to `wit/deps` (present = the file holds the text of the
+//!   locked layer); WIT entries that wasm.toml does not list belong to `wit fetch`
+//!   ([`crate::wit`]) and are kept as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -55,10 +59,13 @@ impl Project {
     }
 
     /// Where an entry of the lock is installed.
-    pub fn install_path(&self, kind: Kind, name: &PackageName) -> PathBuf {
-        self.manifest
-            .root()
-            .join(kind.install_path(&self.manifest.install_dir, name))
+    pub fn install_path(&self, entry: &LockedPackage) -> PathBuf {
+        self.manifest.root().join(entry.kind.install_path(
+            &self.manifest.install_dir,
+            &self.manifest.wit_dir,
+            &entry.name,
+            entry.version.as_ref(),
+        ))
     }
 }
 
@@ -73,6 +80,9 @@ pub struct InstallOptions {
     pub update: Update,
     /// Resolve and report, write nothing.
     pub dry_run: bool,
+    /// Packages to take out of the lock and the disk although they are WIT packages, which
+    /// install otherwise keeps when wasm.toml does not list them (`remove`).
+    pub drop: BTreeSet<PackageName>,
 }
 
 /// Which packages to resolve again although the lock has them.
@@ -114,6 +124,8 @@ pub enum Action {
 pub struct PackageStatus {
     /// The name.
     pub name: String,
+    /// What it is (where it went).
+    pub kind: Kind,
     /// The version (or the reference of a `reference` dependency).
     pub version: String,
     /// `REGISTRY/REPOSITORY@DIGEST`.
@@ -188,7 +200,11 @@ fn diagnose_hint(error: &RegistryError, repository: &str) -> Option<String> {
     .then(|| format!("`wasm registry test {registry} --repository {path}` tells why"))
 }
 
-fn registry_error(what: String, repository: &str, source: RegistryError) -> PackageError {
+pub(crate) fn registry_error(
+    what: String,
+    repository: &str,
+    source: RegistryError,
+) -> PackageError {
     PackageError::Registry {
         hint: diagnose_hint(&source, repository),
         what,
@@ -198,9 +214,9 @@ fn registry_error(what: String, repository: &str, source: RegistryError) -> Pack
 
 /// Resolves one dependency against the registry: the repository (mapping), the version (tags),
 /// and the manifest it points at now.
-async fn resolve_dependency<R: PackageRegistry>(
+pub(crate) async fn resolve_dependency<R: PackageRegistry>(
     cx: &Context<'_, R>,
-    manifest: &Manifest,
+    manifest: Option<&Manifest>,
     name: &PackageName,
     dependency: &Dependency,
 ) -> Result<LockedPackage, PackageError> {
@@ -217,7 +233,7 @@ async fn resolve_dependency<R: PackageRegistry>(
         } => {
             let mapped = cx
                 .mapper
-                .map(Some(manifest), name, source, cx.registry, Network::Online)
+                .map(manifest, name, source, cx.registry, Network::Online)
                 .await?
                 .expect("online mapping always answers");
             let repository = mapped.repository;
@@ -276,9 +292,9 @@ async fn resolve_dependency<R: PackageRegistry>(
 
 /// Why the lock entry does not fit the dependency any more, if it does not (no network: a
 /// mapping that would need a discovery document the cache lacks is trusted).
-async fn drift<R: PackageRegistry>(
+pub(crate) async fn drift<R: PackageRegistry>(
     cx: &Context<'_, R>,
-    manifest: &Manifest,
+    manifest: Option<&Manifest>,
     entry: &LockedPackage,
     dependency: &Dependency,
 ) -> Result<Option<String>, PackageError> {
@@ -320,13 +336,7 @@ async fn drift<R: PackageRegistry>(
             }
             let mapped = cx
                 .mapper
-                .map(
-                    Some(manifest),
-                    name,
-                    source,
-                    cx.registry,
-                    Network::CacheOnly,
-                )
+                .map(manifest, name, source, cx.registry, Network::CacheOnly)
                 .await;
             match mapped {
                 Ok(Some(mapped)) if mapped.repository != entry.repository => Ok(Some(format!(
@@ -363,7 +373,7 @@ pub async fn install<R: PackageRegistry>(
     for (name, dependency) in &manifest.dependencies {
         let reason = match old.packages.get(name) {
             None => Some(format!("`{name}` is not in wasm.lock")),
-            Some(entry) => drift(cx, manifest, entry, dependency).await?,
+            Some(entry) => drift(cx, Some(manifest), entry, dependency).await?,
         };
         match reason {
             None if !options.update.includes(name) => {
@@ -373,10 +383,23 @@ pub async fn install<R: PackageRegistry>(
             Some(reason) => stale.push((name, dependency, reason)),
         }
     }
+    // WIT packages that wasm.toml does not list are the dependencies of the WIT directory:
+    // `wasm wit fetch` decides about them; install keeps them and their files as locked.
+    for entry in old.packages.values() {
+        if entry.kind == Kind::Wit
+            && !manifest.dependencies.contains_key(&entry.name)
+            && !options.drop.contains(&entry.name)
+        {
+            kept.insert(entry.name.clone(), entry.clone());
+        }
+    }
     let dropped: Vec<&LockedPackage> = old
         .packages
         .values()
-        .filter(|p| !manifest.dependencies.contains_key(&p.name))
+        .filter(|p| {
+            !manifest.dependencies.contains_key(&p.name)
+                && (p.kind != Kind::Wit || options.drop.contains(&p.name))
+        })
         .collect();
     if options.locked && (project.lock.is_none() || !stale.is_empty() || !dropped.is_empty()) {
         let mut changes: Vec<String> = stale.iter().map(|(_, _, why)| why.clone()).collect();
@@ -386,6 +409,7 @@ pub async fn install<R: PackageRegistry>(
                 .map(|p| format!("`{}` is no longer a dependency", p.name)),
         );
         return Err(PackageError::Locked {
+            command: "wasm install",
             missing: project.lock.is_none(),
             changes,
         });
@@ -405,7 +429,8 @@ pub async fn install<R: PackageRegistry>(
     for (name, dependency, why) in &stale {
         tracing::info!("resolving {why}");
         network = true;
-        let entry = resolve_dependency(cx, manifest, name, dependency).await?;
+        let mut entry = resolve_dependency(cx, Some(manifest), name, dependency).await?;
+        entry.kind = crate::wit::detect_kind(cx, &entry).await?;
         let before = old
             .packages
             .get(*name)
@@ -434,8 +459,18 @@ pub async fn install<R: PackageRegistry>(
     let mut statuses = Vec::new();
     let mut to_fetch = Vec::new();
     for entry in new_lock.packages.values() {
-        let path = project.install_path(entry.kind, &entry.name);
-        let present = crate::files::is_installed(&path, &entry.layer_digest, entry.size);
+        let path = project.install_path(entry);
+        let present = match entry.kind {
+            Kind::Component => crate::files::is_installed(&path, &entry.layer_digest, entry.size),
+            // A WIT package is written as text: present when the file holds the text of the
+            // locked layer (decoded from the cache; without it, the layer is fetched again).
+            Kind::Wit => match std::fs::read_to_string(&path) {
+                Ok(text) => crate::wit::cached_text(cx, entry)
+                    .await
+                    .is_some_and(|t| t == text),
+                Err(_) => false,
+            },
+        };
         let action = match (present, options.dry_run) {
             (true, _) => Action::UpToDate,
             (false, true) => Action::WouldInstall,
@@ -446,6 +481,7 @@ pub async fn install<R: PackageRegistry>(
         }
         statuses.push(PackageStatus {
             name: entry.name.to_string(),
+            kind: entry.kind,
             version: entry.describe_version(),
             pinned: entry.pinned().to_string(),
             digest: entry.layer_digest.clone(),
@@ -456,7 +492,7 @@ pub async fn install<R: PackageRegistry>(
     }
     let removed_files: Vec<PathBuf> = dropped
         .iter()
-        .map(|p| project.install_path(p.kind, &p.name))
+        .map(|p| project.install_path(p))
         .filter(|p| p.exists())
         .collect();
     let lock_changes = project.lock.as_ref() != Some(&new_lock);
@@ -509,7 +545,15 @@ pub async fn install<R: PackageRegistry>(
         }
     }
 
-    // 5. Fetch, by digest, concurrently.
+    // 5. Fetch, by digest, concurrently (WIT packages one by one: each is decoded and written
+    // as text).
+    let (wit_fetch, to_fetch): (Vec<_>, Vec<_>) = to_fetch
+        .into_iter()
+        .partition(|(entry, _)| entry.kind == Kind::Wit);
+    for (entry, path) in &wit_fetch {
+        network |= !options.offline;
+        crate::wit::install_entry(cx, entry, path, options.offline).await?;
+    }
     if !to_fetch.is_empty() {
         network |= !options.offline;
         let items: Vec<(Reference, PathBuf)> = to_fetch
@@ -534,15 +578,7 @@ pub async fn install<R: PackageRegistry>(
                     // Cannot happen with a registry that serves what it is asked for by digest;
                     // the file written does not match the lock, so it goes.
                     let _ = std::fs::remove_file(path);
-                    RegistryError::Protocol {
-                        registry: entry.repository.registry.to_string(),
-                        problem: format!(
-                            "{} has layer {}, but wasm.lock says {}",
-                            entry.pinned(),
-                            fetched.layer_digest,
-                            entry.layer_digest
-                        ),
-                    }
+                    entry.layer_mismatch(&fetched.layer_digest)
                 }
                 Err(RegistryError::Offline { what, .. }) if options.offline => {
                     return Err(PackageError::Offline {
@@ -582,7 +618,7 @@ pub async fn install<R: PackageRegistry>(
         network,
         lock_written: lock_changes,
         dry_run: false,
-        tags_unchecked: options.offline && !to_fetch.is_empty(),
+        tags_unchecked: options.offline && !(to_fetch.is_empty() && wit_fetch.is_empty()),
     })
 }
 
@@ -788,7 +824,11 @@ pub async fn remove<R: PackageRegistry>(
         text: text.clone(),
         lock: project.lock.clone(),
     };
-    install(cx, &updated, Some(&text), options).await
+    let mut options = options.clone();
+    if let Ok(name) = PackageName::parse(name) {
+        options.drop.insert(name);
+    }
+    install(cx, &updated, Some(&text), &options).await
 }
 
 /// One line of `wasm outdated`.
@@ -909,7 +949,8 @@ pub enum PublishOutcome {
     WouldPush,
 }
 
-/// `wasm publish`: validates `[package].file`, finds the repository (`[package].repository`, or
+/// `wasm publish`: validates `[package].file` (or builds the WIT package of `[package].wit`
+/// with [`crate::wit::build`]), finds the repository (`[package].repository`, or
 /// the name mapping), refuses to replace a version that holds other content unless `force`, and
 /// pushes with the `[package]` annotations, tagged with the version.
 pub async fn publish<R: PackageRegistry>(
@@ -924,10 +965,55 @@ pub async fn publish<R: PackageRegistry>(
             path: manifest.path.clone(),
         });
     };
-    let file = manifest.root().join(&package.file);
+    // A WIT package is built into a temporary file, which lives until the push is done.
+    let mut _built = None;
+    let (file, key) = match (&package.file, &package.wit) {
+        (Some(file), _) => (manifest.root().join(file), "file"),
+        (None, wit) => {
+            let wit_dir = manifest.root().join(
+                wit.as_deref()
+                    .unwrap_or(Path::new(crate::manifest::DEFAULT_WIT_DIR)),
+            );
+            let (name, bytes) = crate::wit::build(&wit_dir)?;
+            if name.name != package.name || name.version.as_ref() != Some(&package.version) {
+                return Err(PackageError::WitMismatch {
+                    dir: wit_dir,
+                    found: name.to_string(),
+                    manifest: manifest.path.clone(),
+                    expected: format!("{}@{}", package.name, package.version),
+                });
+            }
+            let dir = tempfile::tempdir().map_err(|source| PackageError::Io {
+                what: "create a temporary directory for",
+                path: std::env::temp_dir(),
+                source,
+            })?;
+            let path = dir.path().join(format!("{}.wasm", package.name.name()));
+            crate::files::write_atomically(&path, &bytes)?;
+            _built = Some(dir);
+            (path, "wit")
+        }
+    };
+    if key == "file"
+        && std::fs::metadata(&file).is_ok_and(|m| m.len() <= crate::wit::MAX_WIT_PACKAGE)
+        && let Ok(bytes) = std::fs::read(&file)
+        && let crate::wit::Artifact::Wit(summary) = crate::wit::Artifact::of(&bytes)
+    {
+        return Err(PackageError::NotAComponent {
+            what: format!(
+                "{} (`file` of [package] in {})",
+                file.display(),
+                manifest.path.display()
+            ),
+            package: summary.package,
+            fix: "publish a WIT package from its WIT text: replace `file` with `wit = \"wit\"` \
+                  (its directory) in [package]"
+                .into(),
+        });
+    }
     let checked = wasm_registry::check_file(&file).map_err(|e| PackageError::Registry {
         what: format!(
-            "cannot publish {} (`file` of [package] in {})",
+            "cannot publish {} (`{key}` of [package] in {})",
             file.display(),
             manifest.path.display()
         ),
@@ -978,7 +1064,11 @@ pub async fn publish<R: PackageRegistry>(
     let mut report = PublishReport {
         reference: reference.to_string(),
         pinned: None,
-        file: file.clone(),
+        // A built WIT package is named by its directory, not by the temporary file.
+        file: match (key, &package.wit) {
+            ("wit", Some(wit)) => manifest.root().join(wit),
+            _ => file.clone(),
+        },
         file_digest: checked.digest.clone(),
         size: checked.size,
         annotations: annotations.clone(),

@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use wasm_package::ops::Project;
 use wasm_package::ops::{AddTarget, Context, InstallOptions, add};
-use wasm_package::{RegistryClient, RegistryPrefix};
+use wasm_package::wit::{self, WitOptions, WitProject};
+use wasm_package::{Kind, RegistryClient, RegistryPrefix};
 
 use crate::cli::{GlobalOpts, JsonOpt};
 use crate::context;
@@ -18,6 +20,9 @@ use crate::packages::{self, PackageOpts};
 /// reference (REGISTRY/REPOSITORY:TAG or @DIGEST) is recorded as a fixed artifact under the name
 /// of its repository's last two segments (or --name). wasm.toml keeps its comments and layout;
 /// it and wasm.lock are written only once the package is installed.
+///
+/// The kind comes from the artifact: a component goes to [install] dir, a WIT package to
+/// wit/deps/NS-NAME-VERSION/package.wit, with the WIT packages it uses (as `wasm wit fetch`).
 #[derive(Debug, Args)]
 #[command(after_help = output::with_exit_status("Examples:
   wasm add acme:logger                          # newest release, through the name mapping
@@ -65,6 +70,38 @@ impl Opts {
             &InstallOptions::default(),
         ))?;
         packages::print_report(&setup.project, &report, self.json.json)?;
+        // A WIT package goes to wit/deps; the packages it uses follow it there (`wit fetch`).
+        let name = match &target {
+            AddTarget::Name { name, .. } | AddTarget::Reference { name, .. } => name,
+        };
+        let project = Project::open(&setup.project.manifest.path)?;
+        if project
+            .lock
+            .as_ref()
+            .and_then(|l| l.packages.get(name))
+            .is_some_and(|p| p.kind == Kind::Wit)
+        {
+            let wit_project = WitProject {
+                wit_dir: project.manifest.root().join(&project.manifest.wit_dir),
+                lock_path: project.manifest.lock_path(),
+                manifest: Some(project.manifest.clone()),
+                lock: project.lock.clone(),
+            };
+            let wit_report = context::runtime()?.block_on(wit::fetch(
+                &cx,
+                &wit_project,
+                WitOptions::default(),
+            ))?;
+            for package in wit_report.packages.iter().filter(|p| p.written) {
+                output::status(&format!(
+                    "{} {} {} -> {}",
+                    output::good("fetched"),
+                    package.name,
+                    package.version,
+                    packages::shown(&project, &package.path)
+                ));
+            }
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -4,7 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use wasm_registry::{Inspection, Reference, WasmKind, inspect_file, inspect_reference};
+use std::sync::Arc;
+
+use serde::Serialize;
+use wasm_package::wit::{Artifact, MAX_WIT_PACKAGE, WitSummary};
+use wasm_registry::{
+    Inspection, NoProgress, PullOptions, Reference, WasmKind, inspect_file, inspect_reference,
+};
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
@@ -14,6 +20,11 @@ use crate::output;
 ///
 /// For a reference, only the manifest and the small config blob are fetched, not the
 /// component itself. An argument that names an existing file is inspected as a file.
+///
+/// A WIT package (a component that holds only types) is shown as one, with its interfaces,
+/// worlds and the packages it uses. The oci-wasm config does not say which of the two an
+/// artifact is: when it leaves doubt (a component that imports nothing), the layer is fetched
+/// and decoded, and the output says so.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasm inspect hello.wasm
@@ -32,30 +43,88 @@ pub(crate) struct Opts {
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let path = Path::new(&self.target);
-        let inspection = if path.exists() || self.target.ends_with(".wasm") {
-            inspect_file(path)?
+        let doubt = |i: &Inspection| {
+            i.wasm.kind == WasmKind::Component
+                && i.wasm.imports.is_empty()
+                && i.wasm.size <= MAX_WIT_PACKAGE
+        };
+        let (inspection, wit) = if path.exists() || self.target.ends_with(".wasm") {
+            let inspection = inspect_file(path)?;
+            let wit = if doubt(&inspection) {
+                wit_of(&std::fs::read(path)?)
+            } else {
+                None
+            };
+            (inspection, wit)
         } else {
             let reference = Reference::parse(&self.target)?;
             let transport = context::transport(global, &self.registry, Some(&self.network))?;
-            context::runtime()?.block_on(inspect_reference(&transport, &reference))?
+            let runtime = context::runtime()?;
+            let inspection = runtime.block_on(inspect_reference(&transport, &reference))?;
+            let wit = if doubt(&inspection) {
+                // The config leaves doubt: the layer (small) decides.
+                let dir = tempfile::tempdir()?;
+                let file = dir.path().join("layer.wasm");
+                let pinned = match &inspection.manifest_digest {
+                    Some(digest) => Reference::parse(&reference.pinned(digest))?,
+                    None => reference.clone(),
+                };
+                runtime.block_on(wasm_registry::pull(
+                    &transport,
+                    &pinned,
+                    Some(&file),
+                    PullOptions::default(),
+                    Arc::new(NoProgress),
+                ))?;
+                wit_of(&std::fs::read(&file)?)
+            } else {
+                None
+            };
+            (inspection, wit)
         };
         if self.json.json {
-            output::json(&inspection)?;
+            output::json(&Shown {
+                inspection: &inspection,
+                wit: wit.as_ref(),
+            })?;
         } else {
-            output::data(&render(&inspection))?;
+            output::data(&render(&inspection, wit.as_ref()))?;
         }
         Ok(ExitCode::SUCCESS)
     }
 }
 
-fn render(i: &Inspection) -> String {
+/// The inspection, with what a WIT package holds when it is one.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    inspection: &'a Inspection,
+    /// Present for a WIT package: decided from the layer.
+    wit: Option<&'a WitSummary>,
+}
+
+fn wit_of(bytes: &[u8]) -> Option<WitSummary> {
+    match Artifact::of(bytes) {
+        Artifact::Wit(summary) => Some(summary),
+        _ => None,
+    }
+}
+
+fn render(i: &Inspection, wit: Option<&WitSummary>) -> String {
     let mut out = String::new();
     let kind = match i.wasm.kind {
         WasmKind::Component => "component",
         WasmKind::Module => "core module",
     };
     out.push_str(&format!("{}\n", output::bold(&i.source)));
-    out.push_str(&format!("  kind:     {kind} (os {})\n", i.wasm.kind.os()));
+    match wit {
+        Some(w) => out.push_str(&format!(
+            "  kind:     WIT package {} (decided from the layer; the oci-wasm config does not \
+             say)\n",
+            w.package
+        )),
+        None => out.push_str(&format!("  kind:     {kind} (os {})\n", i.wasm.kind.os())),
+    }
     out.push_str(&format!(
         "  size:     {} ({} bytes)\n",
         output::human_size(i.wasm.size),
@@ -68,7 +137,18 @@ fn render(i: &Inspection) -> String {
     for (k, v) in &i.annotations {
         out.push_str(&format!("  {k}: {v}\n"));
     }
-    if i.wasm.kind == WasmKind::Component {
+    if let Some(w) = wit {
+        let join = |items: &[String]| {
+            if items.is_empty() {
+                "(none)".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        out.push_str(&format!("  interfaces: {}\n", join(&w.interfaces)));
+        out.push_str(&format!("  worlds: {}\n", join(&w.worlds)));
+        out.push_str(&format!("  uses: {}\n", join(&w.uses)));
+    } else if i.wasm.kind == WasmKind::Component {
         let list = |title: &str, items: &[String], out: &mut String| {
             out.push_str(&format!("  {title}:"));
             if items.is_empty() {

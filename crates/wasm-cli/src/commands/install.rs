@@ -16,7 +16,7 @@ use crate::packages::{self, PackageOpts};
 /// Dependencies missing from wasm.lock are resolved (the newest version their requirement
 /// allows) and locked. Each package is fetched by its locked digest, verified as it streams,
 /// and written atomically to DIR/NAMESPACE/NAME.wasm ([install] dir, default vendor/wasm),
-/// several at once. Before a locked package is fetched, its tag is asked: a tag that moved is
+/// several at once; WIT packages as WIT text to wit/deps/NS-NAME-VERSION/package.wit. Before a locked package is fetched, its tag is asked: a tag that moved is
 /// refused, showing both digests, and nothing is written (`wasm update` moves on purpose).
 /// Files of packages no longer listed are removed. When every file is present with its locked
 /// digest, no request is made at all.

@@ -19,6 +19,7 @@ pub(crate) mod remove;
 pub(crate) mod self_cmd;
 pub(crate) mod tags;
 pub(crate) mod update;
+pub(crate) mod wit;
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
@@ -36,6 +37,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Update(opts) => opts.run(global),
         Command::Outdated(opts) => opts.run(global),
         Command::Publish(opts) => opts.run(global),
+        Command::Wit(cmd) => cmd.run(global),
         Command::Registry(cmd) => cmd.run(global),
         Command::SelfCmd(cmd) => cmd.run(global),
     }

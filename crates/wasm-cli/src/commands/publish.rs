@@ -13,7 +13,9 @@ use crate::packages::{self, PackageOpts};
 
 /// Publish this project's component, tagged with its version
 ///
-/// Validates [package].file of wasm.toml, finds the repository ([package].repository, or the
+/// Validates [package].file of wasm.toml (or, with [package].wit instead, builds the WIT
+/// package of that directory and checks its name and version against [package]), finds the
+/// repository ([package].repository, or the
 /// name mapping of [package].name), and pushes the file in the oci-wasm layout with
 /// org.opencontainers.image.* annotations from [package] (description, licenses, authors, url,
 /// documentation, source, revision, version, title), tagged with [package].version. Published

@@ -115,7 +115,7 @@ fn bad_inputs_name_file_line_column_and_key() {
         (
             "[package]\nname = \"acme:x\"\nversion = \"1.0.0\"\nfile = \"x.wasm\"\nlicence = \"MIT\"\n",
             "{path}:5:1: unknown key `licence` in `package`: did you mean `license`? (known keys: \
-             `name`, `version`, `file`, `repository`, `description`, `license`, `authors`, \
+             `name`, `version`, `file`, `wit`, `repository`, `description`, `license`, `authors`, \
              `homepage`, `documentation`, `source`, `revision`)",
         ),
         (
