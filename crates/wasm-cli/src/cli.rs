@@ -101,6 +101,7 @@ pub(crate) enum Command {
     Pull(commands::pull::Opts),
     Inspect(commands::inspect::Opts),
     Tags(commands::tags::Opts),
+    Copy(commands::copy::Opts),
     Login(commands::login::Opts),
     Logout(commands::logout::Opts),
     Init(commands::init::Opts),

@@ -24,6 +24,8 @@ mod component;
 mod credentials;
 pub mod diagnose;
 mod error;
+mod layout;
+mod location;
 mod manifest;
 mod ops;
 mod plan;
@@ -39,13 +41,16 @@ pub use credentials::{
     StoreSite, TOKEN_USERNAME, docker_config_summary, erase_login, error_chain, store_login,
 };
 pub use error::{Action, CaFileProblem, RegistryError};
+pub use layout::{Layout, LayoutError, OpenLayout, REF_NAME};
+pub use location::{LayoutLocation, LayoutTarget, Location, LocationError};
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest};
+pub use ops::copy::{CopyOptions, CopyOutcome, ReferrersVia, copy};
 pub use ops::discovery::{WellKnown, get_well_known};
 pub use ops::login::{Verified, verify_login};
 pub use ops::pull::{PullOptions, PullOutcome, output_path, pull, pull_all};
 pub use ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};
 pub use ops::query::{
-    Inspection, ManifestSummary, inspect_file, inspect_reference, manifest_digest,
+    Inspection, ManifestSummary, inspect_file, inspect_reference, location_tags, manifest_digest,
     resolve_manifest, sort_tags, tags,
 };
 pub use plan::{

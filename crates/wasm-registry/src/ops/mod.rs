@@ -2,6 +2,7 @@
 //! and `tags` (and what the package manager asks besides: a tag's manifest without its layer),
 //! `wasm login`'s check of a password, and the discovery documents of package names.
 
+pub(crate) mod copy;
 pub(crate) mod discovery;
 pub(crate) mod login;
 pub(crate) mod pull;

@@ -148,6 +148,24 @@ pub async fn tags(
     Ok(tags)
 }
 
+/// The tags at a location: a registry repository's (the reference's tag is ignored), or an
+/// image layout's, sorted as [`tags()`] sorts them.
+pub async fn location_tags(
+    transport: &Transport,
+    location: &crate::location::Location,
+) -> Result<Vec<String>, RegistryError> {
+    match location {
+        crate::location::Location::Registry(r) => tags(transport, &r.to_repository()).await,
+        crate::location::Location::Layout(l) => {
+            let opened = crate::layout::OpenLayout::read(l)?;
+            let mut tags = opened.layout.tags()?;
+            sort_tags(&mut tags);
+            tags.dedup();
+            Ok(tags)
+        }
+    }
+}
+
 /// Sorts tags: versions (`1.2.3`, `v1.2.3-rc.1`) by semantic version, then the rest by name.
 pub fn sort_tags(tags: &mut [String]) {
     tags.sort_by(|a, b| match (parse_version(a), parse_version(b)) {
