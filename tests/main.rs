@@ -6,6 +6,8 @@
 //! - [`cli`]: help texts, version, usage errors, the sample component.
 //! - [`config`]: `wasm self config` and every bad config input.
 //! - [`connections`]: the requests of a push and a pull counted; the scheme learnt once.
+//! - [`copy`]: `wasm copy` between two registries and image layouts, mounts, interrupted
+//!   copies, skopeo interop, bad layouts.
 //! - [`credentials`]: the credential chain with real helpers, stores and files.
 //! - [`diagnose`]: `wasm registry test`, one test per verdict, against real registries.
 //! - [`faults`]: transient and persistent network faults (through a fault-injecting proxy) and
@@ -23,6 +25,7 @@ mod cache;
 mod cli;
 mod config;
 mod connections;
+mod copy;
 mod credentials;
 mod diagnose;
 mod faults;

@@ -97,6 +97,20 @@ pub enum LayoutError {
         /// The digest of its content.
         actual: String,
     },
+    /// A blob's file is not the size its descriptor declares.
+    #[error(
+        "the blob {} is not its declared size of {size} bytes (it has {seen} or more); copy the \
+         artifact into the layout again",
+        path.display()
+    )]
+    WrongSize {
+        /// The blob's file.
+        path: PathBuf,
+        /// The declared size.
+        size: u64,
+        /// The bytes read.
+        seen: u64,
+    },
     /// A location names no tag or digest where one is needed.
     #[error("{layout} names no tag or digest; add `:TAG` or `@DIGEST`")]
     NoTarget {

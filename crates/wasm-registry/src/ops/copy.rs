@@ -549,18 +549,11 @@ pub(crate) struct Checked {
 
 /// What the check of a stream found, shared with the code that consumed it.
 #[derive(Clone, Default)]
-struct Verdict(Arc<Mutex<Option<String>>>);
+struct Verdict(Arc<Mutex<Option<RegistryError>>>);
 
 impl Verdict {
     fn error(&self) -> Option<RegistryError> {
-        self.0
-            .lock()
-            .expect("poisoned")
-            .take()
-            .map(|problem| RegistryError::Protocol {
-                registry: "the source".into(),
-                problem,
-            })
+        self.0.lock().expect("poisoned").take()
     }
 }
 
@@ -587,22 +580,16 @@ impl Checked {
                     if done {
                         return None;
                     }
-                    let fail = |problem: String, verdict: &Verdict| {
-                        *verdict.0.lock().expect("poisoned") = Some(problem.clone());
-                        std::io::Error::other(problem)
+                    let fail = |error: RegistryError, verdict: &Verdict| {
+                        let io = std::io::Error::other(error.to_string());
+                        *verdict.0.lock().expect("poisoned") = Some(error);
+                        io
                     };
                     match stream.next().await {
                         Some(Ok(chunk)) => {
                             seen += chunk.len() as u64;
                             if seen > size {
-                                let e = fail(
-                                    format!(
-                                        "the blob {expected} of {} is longer than its declared \
-                                         size of {size} bytes",
-                                        source.name()
-                                    ),
-                                    &verdict,
-                                );
+                                let e = fail(source.wrong_size(&expected, size, seen), &verdict);
                                 return Some((Err(e), (stream, hasher, seen, verdict, true)));
                             }
                             hasher.update(&chunk);
@@ -622,13 +609,7 @@ impl Checked {
                         }
                         Some(Err(e)) => Some((Err(e), (stream, hasher, seen, verdict, true))),
                         None if seen < size => {
-                            let e = fail(
-                                format!(
-                                    "the blob {expected} of {} ended after {seen} of {size} bytes",
-                                    source.name()
-                                ),
-                                &verdict,
-                            );
+                            let e = fail(source.wrong_size(&expected, size, seen), &verdict);
                             Some((Err(e), (stream, hasher, seen, verdict, true)))
                         }
                         None => None,
@@ -646,31 +627,47 @@ impl Checked {
 /// Where a blob comes from, for messages.
 #[derive(Clone)]
 enum Source {
-    Registry(String),
+    /// A registry and the repository, as shown.
+    Registry(String, String),
     Layout(Layout),
 }
 
 impl Source {
-    fn name(&self) -> String {
-        match self {
-            Source::Registry(r) => r.clone(),
-            Source::Layout(l) => l.shown().to_owned(),
-        }
-    }
-
-    fn mismatch(&self, expected: &str, actual: &str) -> String {
+    /// The error of a blob whose content does not match `expected`.
+    fn mismatch(&self, expected: &str, actual: &str) -> RegistryError {
         match self {
             Source::Layout(layout) => match layout.blob_path(expected) {
                 Ok(path) => LayoutError::CorruptBlob {
                     path,
                     actual: actual.to_owned(),
                 }
-                .to_string(),
-                Err(e) => e.to_string(),
+                .into(),
+                Err(e) => e.into(),
             },
-            Source::Registry(r) => {
-                format!("the blob {expected} from {r} does not match its digest (got {actual})")
-            }
+            Source::Registry(registry, shown) => RegistryError::Protocol {
+                registry: registry.clone(),
+                problem: format!(
+                    "the blob {expected} of {shown} does not match its digest (its content is \
+                     {actual})"
+                ),
+            },
+        }
+    }
+
+    /// The error of a blob longer or shorter (`seen` bytes so far) than its declared `size`.
+    fn wrong_size(&self, expected: &str, size: u64, seen: u64) -> RegistryError {
+        match self {
+            Source::Layout(layout) => match layout.blob_path(expected) {
+                Ok(path) => LayoutError::WrongSize { path, size, seen }.into(),
+                Err(e) => e.into(),
+            },
+            Source::Registry(registry, shown) => RegistryError::Protocol {
+                registry: registry.clone(),
+                problem: format!(
+                    "the blob {expected} of {shown} is not its declared size of {size} bytes \
+                     ({seen} bytes or more)"
+                ),
+            },
         }
     }
 }
@@ -924,7 +921,10 @@ impl Copier<'_> {
     /// transient failure starts again from a fresh source stream (the retry loop).
     async fn copy_blob(&self, blob: &Descriptor) -> Result<(), RegistryError> {
         let source = match self.src {
-            Store::Registry { reference, .. } => Source::Registry(reference.to_string()),
+            Store::Registry { reference, .. } => Source::Registry(
+                reference.registry().to_string(),
+                reference.to_repository().to_string(),
+            ),
             Store::Layout(l) => Source::Layout(l.clone()),
         };
         let mounted = self
