@@ -36,6 +36,7 @@ fn help_texts() {
         &["pull", "--help"],
         &["inspect", "--help"],
         &["tags", "--help"],
+        &["copy", "--help"],
         &["init", "--help"],
         &["add", "--help"],
         &["remove", "--help"],

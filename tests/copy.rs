@@ -362,3 +362,56 @@ fn skopeo_reads_the_layouts_wasm_writes_and_the_reverse() {
         assert_eq!(raw, original, "{source}");
     }
 }
+
+#[test]
+fn push_pull_inspect_and_tags_work_on_layouts_as_on_registries() {
+    let registry = shared_anonymous();
+    let sandbox = Sandbox::new();
+    let original = std::fs::read(hello_wasm()).unwrap();
+    for layout in ["oci:lay", "oci-archive:lay.tar"] {
+        let push = sandbox
+            .wasm()
+            .args(["push", &format!("{layout}:1.0.0")])
+            .arg(hello_wasm())
+            .run();
+        push.assert_success();
+        let pinned = push.stdout.trim().to_owned();
+        let digest = pinned.rsplit_once('@').unwrap().1.to_owned();
+        assert_eq!(pinned, format!("{layout}@{digest}"));
+
+        let tags = sandbox.wasm().args(["tags", layout]).run();
+        tags.assert_success();
+        assert_eq!(tags.stdout, "1.0.0\n");
+
+        let inspect = sandbox
+            .wasm()
+            .args(["inspect", &format!("{layout}:1.0.0"), "--json"])
+            .run();
+        inspect.assert_success();
+        let json: Value = serde_json::from_str(&inspect.stdout).unwrap();
+        assert_eq!(json["manifest_digest"], digest.as_str());
+        assert_eq!(json["wasm"]["digest"], sha256_digest(&original));
+
+        let pull = sandbox
+            .wasm()
+            .args(["pull", &pinned, "-o", "out.wasm"])
+            .run();
+        pull.assert_success();
+        assert_eq!(sandbox.read_file("work/out.wasm"), original);
+        std::fs::remove_file(sandbox.path("work/out.wasm")).unwrap();
+
+        // What was pushed into the layout is what a registry gets.
+        let repo = unique_repo("copy/pushed-to-layout");
+        copy_json(
+            &sandbox,
+            &[
+                &format!("{layout}:1.0.0"),
+                &registry.reference(&repo, "1.0.0"),
+            ],
+        );
+        assert_eq!(
+            sha256_digest(&raw_manifest(registry, &repo, "1.0.0", "")),
+            digest
+        );
+    }
+}

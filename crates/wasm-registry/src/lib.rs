@@ -46,6 +46,7 @@ pub use location::{LayoutLocation, LayoutTarget, Location, LocationError};
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest};
 pub use ops::copy::{CopyOptions, CopyOutcome, ReferrersVia, copy};
 pub use ops::discovery::{WellKnown, get_well_known};
+pub use ops::local::{inspect_layout, pull_from_layout, push_to_layout};
 pub use ops::login::{Verified, verify_login};
 pub use ops::pull::{PullOptions, PullOutcome, output_path, pull, pull_all};
 pub use ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use wasm_registry::{Inspection, Reference, WasmKind, inspect_file, inspect_reference};
+use wasm_registry::{
+    Inspection, Location, WasmKind, inspect_file, inspect_layout, inspect_reference,
+};
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
@@ -17,9 +19,11 @@ use crate::output;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasm inspect hello.wasm
-  wasm inspect ghcr.io/me/hello:1.0.0 --json")]
+  wasm inspect ghcr.io/me/hello:1.0.0 --json
+  wasm inspect oci:./layout:1.0.0")]
 pub(crate) struct Opts {
-    /// A .wasm file or a reference [REGISTRY/]REPOSITORY[:TAG|@DIGEST]
+    /// A .wasm file, a reference [REGISTRY/]REPOSITORY[:TAG|@DIGEST], or an OCI image layout
+    /// oci:DIR:TAG or oci-archive:FILE:TAG
     target: String,
     #[command(flatten)]
     registry: RegistryOpts,
@@ -35,9 +39,14 @@ impl Opts {
         let inspection = if path.exists() || self.target.ends_with(".wasm") {
             inspect_file(path)?
         } else {
-            let reference = Reference::parse(&self.target)?;
-            let transport = context::transport(global, &self.registry, Some(&self.network))?;
-            context::runtime()?.block_on(inspect_reference(&transport, &reference))?
+            match Location::parse(&self.target)? {
+                Location::Layout(layout) => inspect_layout(&layout)?,
+                Location::Registry(reference) => {
+                    let transport =
+                        context::transport(global, &self.registry, Some(&self.network))?;
+                    context::runtime()?.block_on(inspect_reference(&transport, &reference))?
+                }
+            }
         };
         if self.json.json {
             output::json(&inspection)?;

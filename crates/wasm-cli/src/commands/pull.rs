@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::Args;
-use wasm_registry::{PullOptions, Reference, output_path, pull, pull_all};
+use wasm_registry::{
+    Location, PullOptions, Reference, output_path, pull, pull_all, pull_from_layout,
+};
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
@@ -26,9 +28,11 @@ use crate::output::{self, Bars};
   wasm pull ghcr.io/me/hello@sha256:... -o app.wasm
   wasm pull localhost:5000/hello -o out/           # writes out/hello.wasm
   wasm pull ghcr.io/me/a:1 ghcr.io/me/b:1 -o deps/ # both, concurrently
-  wasm pull ghcr.io/me/hello:1.0.0 --offline       # from the local cache only"))]
+  wasm pull ghcr.io/me/hello:1.0.0 --offline       # from the local cache only
+  wasm pull oci:./layout:1.0.0 -o hello.wasm       # from an OCI image layout"))]
 pub(crate) struct Opts {
-    /// What to pull: [REGISTRY/]REPOSITORY[:TAG|@DIGEST], one or more
+    /// What to pull: [REGISTRY/]REPOSITORY[:TAG|@DIGEST], one or more, or one OCI image
+    /// layout oci:DIR:TAG or oci-archive:FILE:TAG
     #[arg(required = true, value_name = "REFERENCE")]
     references: Vec<String>,
     /// Output file, or directory to write NAME.wasm into (default: ./NAME.wasm, NAME being the
@@ -51,6 +55,26 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        if let [given] = self.references.as_slice()
+            && let Location::Layout(layout) = Location::parse(given)?
+        {
+            let outcome = pull_from_layout(&layout, self.output.as_deref())?;
+            if self.json.json {
+                output::json(&outcome)?;
+            } else {
+                output::status(&format!(
+                    "{} {} ({}, {})",
+                    output::good("pulled"),
+                    outcome.reference,
+                    output::human_size(outcome.size),
+                    outcome.layer_digest
+                ));
+                if !output::quiet() {
+                    output::data(&outcome.path.display().to_string())?;
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         let references = self
             .references
             .iter()
