@@ -37,6 +37,8 @@ fn help_texts() {
         &["inspect", "--help"],
         &["tags", "--help"],
         &["copy", "--help"],
+        &["discover", "--help"],
+        &["attach", "--help"],
         &["init", "--help"],
         &["add", "--help"],
         &["remove", "--help"],

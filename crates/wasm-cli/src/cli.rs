@@ -102,6 +102,8 @@ pub(crate) enum Command {
     Inspect(commands::inspect::Opts),
     Tags(commands::tags::Opts),
     Copy(commands::copy::Opts),
+    Discover(commands::discover::Opts),
+    Attach(commands::attach::Opts),
     Login(commands::login::Opts),
     Logout(commands::logout::Opts),
     Init(commands::init::Opts),

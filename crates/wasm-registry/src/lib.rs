@@ -54,6 +54,7 @@ pub use ops::query::{
     Inspection, ManifestSummary, inspect_file, inspect_reference, location_tags, manifest_digest,
     resolve_manifest, sort_tags, tags,
 };
+pub use ops::referrers::{AttachOutcome, Discovery, Referrer, attach, discover};
 pub use plan::{
     ConnectionPlan, ExtraRoot, Flags, RootOrigin, SchemeChoice, SchemeReason, Trust,
     url_may_receive_secrets,

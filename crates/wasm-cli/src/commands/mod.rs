@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 pub(crate) mod add;
+pub(crate) mod attach;
 pub(crate) mod copy;
+pub(crate) mod discover;
 pub(crate) mod init;
 pub(crate) mod inspect;
 pub(crate) mod install;
@@ -29,6 +31,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(opts) => opts.run(global),
         Command::Tags(opts) => opts.run(global),
         Command::Copy(opts) => opts.run(global),
+        Command::Discover(opts) => opts.run(global),
+        Command::Attach(opts) => opts.run(global),
         Command::Login(opts) => opts.run(global),
         Command::Logout(opts) => opts.run(global),
         Command::Init(opts) => opts.run(global),

@@ -120,12 +120,15 @@ pub(crate) enum Store {
 }
 
 /// Bytes as they stream.
-type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+pub(crate) type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
 /// A manifest as read from a store.
 pub(crate) struct Fetched {
+    /// The bytes.
     pub(crate) bytes: Vec<u8>,
+    /// Their digest.
     pub(crate) digest: String,
+    /// The media type.
     pub(crate) media_type: String,
 }
 
@@ -144,7 +147,7 @@ impl Store {
         })
     }
 
-    fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         match self {
             Store::Registry { reference, .. } => reference.to_repository().to_string(),
             Store::Layout(layout) => layout.shown().to_owned(),
@@ -204,7 +207,7 @@ impl Store {
     }
 
     /// Whether the store has the blob.
-    async fn has_blob(&self, blob: &Descriptor) -> Result<bool, RegistryError> {
+    pub(crate) async fn has_blob(&self, blob: &Descriptor) -> Result<bool, RegistryError> {
         match self {
             Store::Registry { session, reference } => {
                 session
@@ -283,7 +286,7 @@ impl Store {
     /// Writes a blob from the stream `open` gives (opened only when needed), or mounts it
     /// from `mount_from` (a repository of the same registry); `true` when it was mounted. One
     /// attempt: the caller retries the whole.
-    async fn write_blob<F, Fut>(
+    pub(crate) async fn write_blob<F, Fut>(
         &self,
         blob: &Descriptor,
         mount_from: Option<&str>,
@@ -450,7 +453,7 @@ pub(crate) fn tag_schema(digest: &str) -> String {
     digest.replacen(':', "-", 1)
 }
 
-fn blob_size(blob: &Descriptor) -> u64 {
+pub(crate) fn blob_size(blob: &Descriptor) -> u64 {
     u64::try_from(blob.size).unwrap_or(0)
 }
 
@@ -560,7 +563,7 @@ impl Verdict {
 impl Checked {
     /// Checks `stream` against `blob` (from `source`, for messages); a corrupt layout blob is
     /// reported as the layout's [`LayoutError::CorruptBlob`].
-    fn new(stream: ByteStream, blob: &Descriptor, source: Source) -> Checked {
+    pub(crate) fn new(stream: ByteStream, blob: &Descriptor, source: Source) -> Checked {
         let verdict = Verdict::default();
         let expected = blob.digest.clone();
         let size = blob_size(blob);
@@ -626,10 +629,13 @@ impl Checked {
 
 /// Where a blob comes from, for messages.
 #[derive(Clone)]
-enum Source {
+pub(crate) enum Source {
     /// A registry and the repository, as shown.
     Registry(String, String),
+    /// An image layout.
     Layout(Layout),
+    /// A local file (or bytes in memory), named.
+    Local(String),
 }
 
 impl Source {
@@ -651,6 +657,9 @@ impl Source {
                      {actual})"
                 ),
             },
+            Source::Local(path) => {
+                crate::component::ComponentError::Changed { path: path.clone() }.into()
+            }
         }
     }
 
@@ -668,6 +677,9 @@ impl Source {
                      ({seen} bytes or more)"
                 ),
             },
+            Source::Local(path) => {
+                crate::component::ComponentError::Changed { path: path.clone() }.into()
+            }
         }
     }
 }
@@ -811,6 +823,8 @@ struct Tally {
     bytes: AtomicU64,
     referrers: Mutex<Vec<String>>,
     via: Mutex<Option<ReferrersVia>>,
+    /// Manifests whose `subject` the target registry indexed itself (`OCI-Subject`).
+    acknowledged: Mutex<std::collections::HashSet<String>>,
 }
 
 struct Copier<'a> {
@@ -855,7 +869,13 @@ impl Copier<'_> {
                     self.copy_manifest(child.digest, None, None).await?;
                 }
                 self.copy_blobs(&blobs).await?;
-                self.dst.put_manifest(&fetched, tag.as_deref()).await?;
+                if self.dst.put_manifest(&fetched, tag.as_deref()).await? {
+                    self.tally
+                        .acknowledged
+                        .lock()
+                        .expect("poisoned")
+                        .insert(fetched.digest.clone());
+                }
                 self.tally.manifests_copied.fetch_add(1, Ordering::Relaxed);
             }
             if self.options.referrers {
@@ -875,7 +895,15 @@ impl Copier<'_> {
             let descriptor =
                 referrer_descriptor(&fetched.bytes, &fetched.digest, &fetched.media_type);
             // The target's own index of referrers (a registry without the API).
-            self.dst.index_referrer(subject, descriptor, false).await?;
+            let acknowledged = self
+                .tally
+                .acknowledged
+                .lock()
+                .expect("poisoned")
+                .contains(&fetched.digest);
+            self.dst
+                .index_referrer(subject, descriptor, acknowledged)
+                .await?;
             self.tally
                 .referrers
                 .lock()
