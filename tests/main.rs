@@ -17,6 +17,8 @@
 //! - [`packages`]: the package manager: resolution, the name mapping with discovery, the lock's
 //!   guarantees, `publish` immutability, every bad input.
 //! - [`push_pull`]: pushing and pulling against anonymous, Basic-over-TLS and token registries.
+//! - [`referrers`]: `attach`, `discover` and `copy -r` with the tag schema on real registries,
+//!   the Referrers API on a fake one.
 //! - [`trust`]: project configs run no command and weaken no TLS setting until trusted.
 
 mod support;
@@ -33,4 +35,5 @@ mod interop;
 mod login;
 mod packages;
 mod push_pull;
+mod referrers;
 mod trust;
