@@ -415,3 +415,71 @@ fn push_pull_inspect_and_tags_work_on_layouts_as_on_registries() {
         );
     }
 }
+
+#[test]
+fn a_locked_project_installs_from_an_archive_with_networking_refused() {
+    let registry = shared_anonymous();
+    let sandbox = Sandbox::new();
+    let prefix = format!("{}/{}", registry.host, unique_repo("air-gap"));
+    let app = component_of_size_seeded(700, 31);
+    let lib = component_of_size_seeded(900, 32);
+    for (reference, bytes) in [
+        (format!("{prefix}/acme/app:1.2.0"), &app),
+        (format!("{prefix}/acme/lib:0.3.1"), &lib),
+    ] {
+        let file = sandbox.write_file("publish/c.wasm", bytes);
+        sandbox.push_ok(&reference, &file);
+    }
+    sandbox.write_file(
+        "work/wasm.toml",
+        format!(
+            "[dependencies]\n\"acme:app\" = \"1\"\n\"acme:lib\" = \"0.3\"\n\
+             [namespaces]\nacme = \"{prefix}\"\n"
+        ),
+    );
+    sandbox.wasm().arg("install").run().assert_success();
+    let copies = copy_json(&sandbox, &["--lock", "wasm.lock", "oci-archive:deps.tar"]);
+    assert_eq!(copies.as_array().map(Vec::len), Some(2), "{copies}");
+
+    // Across the air gap: no vendored files, no cache, no network.
+    std::fs::remove_dir_all(sandbox.path("work/vendor")).unwrap();
+    std::fs::remove_dir_all(sandbox.cache_home()).unwrap();
+    let refused = sandbox.wasm().arg("install").without_network().run();
+    refused.assert_failure();
+    let out = sandbox
+        .wasm()
+        .args(["install", "--from", "oci-archive:deps.tar"])
+        .without_network()
+        .run();
+    out.assert_success();
+    assert_eq!(sandbox.read_file("work/vendor/wasm/acme/app.wasm"), app);
+    assert_eq!(sandbox.read_file("work/vendor/wasm/acme/lib.wasm"), lib);
+    assert!(
+        out.stderr
+            .contains("installed from oci-archive:deps.tar by the digests of wasm.lock"),
+        "{}",
+        out.stderr
+    );
+
+    // An archive without a locked package says which is missing.
+    std::fs::remove_dir_all(sandbox.path("work/vendor")).unwrap();
+    let lone = unique_repo("air-gap/lone");
+    sandbox.push_ok(&registry.reference(&lone, "1"), hello_wasm());
+    copy_json(
+        &sandbox,
+        &[&registry.reference(&lone, "1"), "oci-archive:other.tar"],
+    );
+    let out = sandbox
+        .wasm()
+        .args(["install", "--from", "oci-archive:other.tar"])
+        .without_network()
+        .run()
+        .normalized(&sandbox);
+    out.assert_failure();
+    assert!(
+        out.stderr
+            .contains("oci-archive:other.tar lacks the blob sha256:[DIGEST]"),
+        "{}",
+        out.stderr
+    );
+}

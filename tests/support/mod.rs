@@ -489,6 +489,29 @@ pub struct WasmCommand {
 }
 
 impl WasmCommand {
+    /// Runs the command in a network namespace of its own with no interface up (`unshare
+    /// -rn`): every connection, even to loopback, is refused. Panics (naming the package)
+    /// when `unshare` is missing.
+    pub fn without_network(mut self) -> Self {
+        let unshare = require_tool("unshare", "util-linux");
+        let mut wrapped = Command::new(unshare);
+        wrapped
+            .arg("-rn")
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args());
+        wrapped.env_clear();
+        for (key, value) in self.cmd.get_envs() {
+            if let Some(value) = value {
+                wrapped.env(key, value);
+            }
+        }
+        if let Some(dir) = self.cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        self.cmd = wrapped;
+        self
+    }
+
     /// Adds an argument.
     pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.arg(arg);

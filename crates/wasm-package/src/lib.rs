@@ -25,7 +25,7 @@ pub mod ops;
 pub mod registry;
 pub mod resolve;
 
-pub use adapter::RegistryClient;
+pub use adapter::{LayoutSource, RegistryClient};
 pub use error::{FetchFailure, Location, MovedTag, PackageError};
 pub use lock::{Kind, Lock, LockedPackage};
 pub use manifest::{Dependency, Manifest, RegistryPrefix, Requirement, Source};

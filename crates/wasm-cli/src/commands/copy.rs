@@ -3,10 +3,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
 use anyhow::{Context as _, bail};
 use clap::Args;
 use wasm_registry::{
-    CopyOptions, CopyOutcome, LayoutTarget, Location, Reference, copy, location_tags,
+    CopyOptions, CopyOutcome, LayoutTarget, Location, Reference, copy, copy_all, location_tags,
 };
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
@@ -26,13 +28,20 @@ use crate::output::{self, Bars};
   wasm copy ghcr.io/me/hello:1.0.0 oci:./layout            # into a layout directory, tag 1.0.0
   wasm copy oci-archive:deps.tar:1.0.0 localhost:5000/hello:1.0.0
   wasm copy ghcr.io/me/hello registry.example.com/hello --tags '^1' -r
-  wasm copy ghcr.io/me/hello oci-archive:hello.tar --tags 1.0.0,1.1.0"))]
+  wasm copy ghcr.io/me/hello oci-archive:hello.tar --tags 1.0.0,1.1.0
+  wasm copy --lock wasm.lock oci-archive:deps.tar         # every locked package, by digest"))]
 pub(crate) struct Opts {
     /// What to copy: [REGISTRY/]REPOSITORY[:TAG|@DIGEST], oci:DIR[:TAG|@DIGEST] or
-    /// oci-archive:FILE.tar[:TAG|@DIGEST]; with --tags, a repository or layout
+    /// oci-archive:FILE.tar[:TAG|@DIGEST]; with --tags, a repository or layout; with --lock,
+    /// the target
     source: String,
-    /// Where to copy it, in the same forms; without a tag, the source's tag (or its digest)
-    target: String,
+    /// Where to copy it, in the same forms; without a tag, the source's tag (or its digest).
+    /// With --lock, the one location given is the target
+    target: Option<String>,
+    /// Copy every package of this wasm.lock, by its locked digest (to carry across an air gap
+    /// and install with `wasm install --from`)
+    #[arg(long, value_name = "WASM_LOCK", conflicts_with = "tags")]
+    lock: Option<PathBuf>,
     /// Also copy every artifact attached to what is copied (signatures, SBOMs, attestations),
     /// recursively
     #[arg(short, long)]
@@ -54,14 +63,56 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let source = Location::parse(&self.source)?;
-        let target = Location::parse(&self.target)?;
         let transport = context::transport(global, &self.registry, Some(&self.network))?;
         let options = CopyOptions {
             referrers: self.referrers,
             jobs: self.jobs.max(1),
         };
         let runtime = context::runtime()?;
+        if let Some(lock) = &self.lock {
+            if let Some(extra) = &self.target {
+                bail!(
+                    "with --lock, give only the target (`{extra}` is one too many): \
+                     wasm copy --lock wasm.lock oci-archive:deps.tar"
+                );
+            }
+            let target = Location::parse(&self.source)?;
+            let Some(locked) = wasm_package::Lock::load(lock)? else {
+                bail!(
+                    "{} does not exist; run `wasm install` to write it first",
+                    lock.display()
+                );
+            };
+            let sources: Vec<Location> = locked
+                .packages
+                .values()
+                .map(|p| Location::Registry(p.pinned()))
+                .collect();
+            let outcomes = runtime.block_on(copy_all(
+                &transport,
+                &sources,
+                &target,
+                options,
+                Arc::new(Bars::new()),
+            ))?;
+            for outcome in &outcomes {
+                report(outcome);
+            }
+            output::status(&format!(
+                "{} package(s) of {} copied to {target}",
+                outcomes.len(),
+                lock.display()
+            ));
+            if self.json.json {
+                output::json(&outcomes)?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let source = Location::parse(&self.source)?;
+        let Some(target) = &self.target else {
+            bail!("give a TARGET to copy {source} to (or --lock wasm.lock TARGET)");
+        };
+        let target = Location::parse(target)?;
         let Some(selection) = &self.tags else {
             let outcome = runtime.block_on(copy(
                 &transport,

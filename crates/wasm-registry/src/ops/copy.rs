@@ -692,6 +692,45 @@ pub async fn copy(
     options: CopyOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<CopyOutcome, RegistryError> {
+    let mut outcomes = copy_all(
+        transport,
+        std::slice::from_ref(source),
+        target,
+        options,
+        progress,
+    )
+    .await?;
+    Ok(outcomes.remove(0))
+}
+
+/// Copies several sources into one target, opened once (an archive is packed once, at the
+/// end, and only when every copy succeeded): what `copy --lock` does.
+pub async fn copy_all(
+    transport: &Transport,
+    sources: &[Location],
+    target: &Location,
+    options: CopyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Vec<CopyOutcome>, RegistryError> {
+    let (dst, open) = open_target(transport, target).await?;
+    let mut outcomes = Vec::new();
+    for source in sources {
+        outcomes.push(copy_into(transport, source, target, &dst, options, progress.clone()).await?);
+    }
+    if let Some(open) = open {
+        open.commit()?;
+    }
+    Ok(outcomes)
+}
+
+async fn copy_into(
+    transport: &Transport,
+    source: &Location,
+    target: &Location,
+    dst: &Store,
+    options: CopyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<CopyOutcome, RegistryError> {
     let (src_target, src, _unpacked) = open_source(transport, source).await?;
     // The tag written: the target's, else the source's; by digest when neither names one.
     let dst_tag = match target {
@@ -703,14 +742,13 @@ pub async fn copy(
         },
         Location::Registry(_) => None,
     };
-    let (dst, open) = open_target(transport, target).await?;
     let copier = Copier {
         src: &src,
-        dst: &dst,
+        dst,
         options,
         progress,
         tally: Tally::default(),
-        same_registry: same_registry(&src, &dst),
+        same_registry: same_registry(&src, dst),
         retry: transport.options().retry,
     };
     let fetched = src.manifest(&src_target).await?;
@@ -731,9 +769,6 @@ pub async fn copy(
         .await?;
     let via = *copier.tally.via.lock().expect("poisoned");
     let referrers = std::mem::take(&mut *copier.tally.referrers.lock().expect("poisoned"));
-    if let Some(open) = open {
-        open.commit()?;
-    }
     let digest = copier.tally.root.lock().expect("poisoned").clone();
     let t = &copier.tally;
     Ok(CopyOutcome {

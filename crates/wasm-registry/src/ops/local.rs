@@ -121,22 +121,16 @@ fn copy_file_into(
     })
 }
 
-/// The checked Wasm manifest the location names, and its layout.
-fn wasm_manifest(location: &LayoutLocation) -> Result<(OpenLayout, WasmManifest), RegistryError> {
-    let target = target_of(location)?.clone();
-    let opened = OpenLayout::read(location)?;
-    let descriptor = opened.layout.resolve(&target)?;
-    let bytes = opened
-        .layout
-        .read_blob(&descriptor.digest, MAX_MANIFEST_BYTES)?;
-    let expected = match &target {
+/// The checked Wasm manifest `target` names in `layout`.
+fn wasm_manifest(layout: &Layout, target: &LayoutTarget) -> Result<WasmManifest, RegistryError> {
+    let descriptor = layout.resolve(target)?;
+    let bytes = layout.read_blob(&descriptor.digest, MAX_MANIFEST_BYTES)?;
+    let expected = match target {
         LayoutTarget::Digest(d) => Some(d.as_str()),
         LayoutTarget::Tag(_) => None,
     };
-    let shown = location.to_string();
-    let origin = location.with_target(None).to_string();
-    let wasm = check_manifest_of(&bytes, descriptor.digest, expected, &shown, &origin)?;
-    Ok((opened, wasm))
+    let shown = format!("{}{target}", layout.shown());
+    check_manifest_of(&bytes, descriptor.digest, expected, &shown, layout.shown())
 }
 
 /// Where a pull from a layout writes: `output` (a file or a directory), or `NAME.wasm` with the
@@ -161,9 +155,20 @@ pub fn pull_from_layout(
     location: &LayoutLocation,
     output: Option<&Path>,
 ) -> Result<PullOutcome, RegistryError> {
-    let (opened, wasm) = wasm_manifest(location)?;
-    let layout = &opened.layout;
-    let target = output_path(location, output);
+    let target = target_of(location)?.clone();
+    let opened = OpenLayout::read(location)?;
+    pull_from(&opened.layout, &target, &output_path(location, output))
+}
+
+/// Pulls the component `wanted` names in an open layout into the file `target` (what
+/// `install --from` does for each locked package, with the archive unpacked once).
+pub fn pull_from(
+    layout: &Layout,
+    wanted: &LayoutTarget,
+    target: &Path,
+) -> Result<PullOutcome, RegistryError> {
+    let wasm = wasm_manifest(layout, wanted)?;
+    let target = target.to_path_buf();
     let size = u64::try_from(wasm.layer.size).unwrap_or(0);
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -217,7 +222,7 @@ pub fn pull_from_layout(
         source: e.error,
     })?;
     Ok(PullOutcome {
-        reference: location.to_string(),
+        reference: format!("{}{wanted}", layout.shown()),
         digest: wasm.digest,
         path: target,
         layer_digest: wasm.layer.digest,
@@ -227,7 +232,9 @@ pub fn pull_from_layout(
 
 /// Describes the component the location names from its manifest and config.
 pub fn inspect_layout(location: &LayoutLocation) -> Result<Inspection, RegistryError> {
-    let (opened, wasm) = wasm_manifest(location)?;
+    let target = target_of(location)?.clone();
+    let opened = OpenLayout::read(location)?;
+    let wasm = wasm_manifest(&opened.layout, &target)?;
     let config = opened
         .layout
         .read_blob(&wasm.manifest.config.digest, MAX_CONFIG_BYTES)?;
