@@ -483,3 +483,54 @@ fn a_locked_project_installs_from_an_archive_with_networking_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn a_source_that_breaks_or_stalls_midway_is_read_again_and_the_copy_completes() {
+    let registry = shared_anonymous();
+    let sandbox = Sandbox::new();
+    let repo = unique_repo("copy/flaky-source");
+    let bytes = component_of_size_seeded(512 << 10, 17);
+    let layer = sha256_digest(&bytes);
+    let file = sandbox.write_file("work/big.wasm", &bytes);
+    sandbox.push_ok(&registry.reference(&repo, "1"), &file);
+    for (fault, target) in [
+        (
+            Fault::DropAfter {
+                bytes: 64 << 10,
+                times: 1,
+            },
+            "oci:broken",
+        ),
+        (
+            Fault::Stall {
+                after_bytes: 64 << 10,
+                times: 1,
+            },
+            "oci:stalled",
+        ),
+    ] {
+        let proxy = FaultProxy::start(
+            &registry.host,
+            fault.on(&["GET"], &format!("/blobs/{layer}")),
+        );
+        let out = sandbox
+            .wasm()
+            .args([
+                "copy",
+                &proxy.reference(&repo, "1"),
+                target,
+                "--timeout",
+                "2",
+                "-v",
+            ])
+            .run();
+        out.assert_success();
+        assert_eq!(proxy.faulted(), 1, "{target}");
+        let blob = sandbox.path(format!(
+            "work/{}/blobs/sha256/{}",
+            &target[4..],
+            &layer[7..]
+        ));
+        assert_eq!(std::fs::read(blob).unwrap(), bytes, "{target}");
+    }
+}

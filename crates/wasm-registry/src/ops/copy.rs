@@ -29,7 +29,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::component::StreamingDigest;
-use crate::error::RegistryError;
+use crate::error::{RegistryError, classify_transport};
 use crate::layout::{Layout, LayoutError, OpenLayout};
 use crate::location::{LayoutTarget, Location};
 use crate::manifest::{Descriptor, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST};
@@ -110,8 +110,8 @@ pub struct CopyOutcome {
 pub(crate) enum Store {
     /// A repository, with a session of its own identity.
     Registry {
-        /// The session.
-        session: Session,
+        /// The session (boxed: it is large, the layout variant small).
+        session: Box<Session>,
         /// The reference (its repository is the one used).
         reference: Reference,
     },
@@ -142,7 +142,7 @@ impl Store {
             .session(reference.registry(), reference.repository())
             .await?;
         Ok(Store::Registry {
-            session,
+            session: Box::new(session),
             reference: reference.clone(),
         })
     }
@@ -222,17 +222,51 @@ impl Store {
         }
     }
 
-    /// A blob's bytes as they stream (unchecked: see [`Checked`]).
-    async fn open_blob(&self, blob: &Descriptor) -> Result<ByteStream, RegistryError> {
+    /// A blob's bytes as they stream (unchecked: see [`Checked`]). From a registry, a stream
+    /// that breaks or makes no progress for the session's timeout ends with an error, recorded
+    /// in `verdict` as the transient error it is (so the copy is tried again).
+    async fn open_blob(
+        &self,
+        blob: &Descriptor,
+        verdict: &Verdict,
+    ) -> Result<ByteStream, RegistryError> {
         match self {
             Store::Registry { session, reference } => {
                 let response = session
                     .get_blob(reference.repository(), &blob.digest, &self.shown())
                     .await?;
-                Ok(response
-                    .bytes_stream()
-                    .map_err(std::io::Error::other)
-                    .boxed())
+                let timeout = session.timeout;
+                let registry = session.registry.to_string();
+                let what = format!("the download of {}", blob.digest);
+                let verdict = verdict.clone();
+                let stream = futures_util::stream::unfold(
+                    (response.bytes_stream(), false),
+                    move |(mut inner, done)| {
+                        let (registry, what, verdict) =
+                            (registry.clone(), what.clone(), verdict.clone());
+                        async move {
+                            if done {
+                                return None;
+                            }
+                            let error = match tokio::time::timeout(timeout, inner.next()).await {
+                                Ok(None) => return None,
+                                Ok(Some(Ok(chunk))) => return Some((Ok(chunk), (inner, false))),
+                                Ok(Some(Err(e))) => {
+                                    classify_transport(&registry, &what, Box::new(e))
+                                }
+                                Err(_) => RegistryError::Stalled {
+                                    registry,
+                                    what,
+                                    after: timeout,
+                                },
+                            };
+                            let io = std::io::Error::other(error.to_string());
+                            verdict.set(error);
+                            Some((Err(io), (inner, true)))
+                        }
+                    },
+                );
+                Ok(stream.boxed())
             }
             Store::Layout(layout) => {
                 let (file, _) = layout.open_blob(&blob.digest)?;
@@ -550,21 +584,30 @@ pub(crate) struct Checked {
     verdict: Verdict,
 }
 
-/// What the check of a stream found, shared with the code that consumed it.
+/// Why a stream of blob bytes ended early, shared with the code that consumed it (which sees
+/// only an I/O error): the first failure recorded wins.
 #[derive(Clone, Default)]
-struct Verdict(Arc<Mutex<Option<RegistryError>>>);
+pub(crate) struct Verdict(Arc<Mutex<Option<RegistryError>>>);
 
 impl Verdict {
     fn error(&self) -> Option<RegistryError> {
         self.0.lock().expect("poisoned").take()
+    }
+
+    fn set(&self, error: RegistryError) {
+        self.0.lock().expect("poisoned").get_or_insert(error);
     }
 }
 
 impl Checked {
     /// Checks `stream` against `blob` (from `source`, for messages); a corrupt layout blob is
     /// reported as the layout's [`LayoutError::CorruptBlob`].
-    pub(crate) fn new(stream: ByteStream, blob: &Descriptor, source: Source) -> Checked {
-        let verdict = Verdict::default();
+    pub(crate) fn new(
+        stream: ByteStream,
+        blob: &Descriptor,
+        source: Source,
+        verdict: Verdict,
+    ) -> Checked {
         let expected = blob.digest.clone();
         let size = blob_size(blob);
         let state = (
@@ -585,7 +628,7 @@ impl Checked {
                     }
                     let fail = |error: RegistryError, verdict: &Verdict| {
                         let io = std::io::Error::other(error.to_string());
-                        *verdict.0.lock().expect("poisoned") = Some(error);
+                        verdict.set(error);
                         io
                     };
                     match stream.next().await {
@@ -972,12 +1015,14 @@ impl Copier<'_> {
         let total = missing.iter().map(|b| blob_size(b)).sum();
         self.progress.begin("copying", total);
         let copies: Vec<_> = missing.into_iter().map(|b| self.copy_blob(b)).collect();
-        let result = futures_util::stream::iter(copies)
+        // Every copy runs to its end even when one fails, so that what did arrive need not be
+        // sent again by the next attempt; the first failure is reported.
+        let results: Vec<Result<(), RegistryError>> = futures_util::stream::iter(copies)
             .buffer_unordered(self.options.jobs.max(1))
-            .try_collect::<Vec<()>>()
+            .collect()
             .await;
         self.progress.end();
-        result.map(drop)
+        results.into_iter().collect()
     }
 
     /// Copies one blob: mounted, or streamed from the source and checked as it passes; a
@@ -997,11 +1042,12 @@ impl Copier<'_> {
                 async move {
                     let open = || async {
                         let progress = self.progress.clone();
-                        let stream = self.src.open_blob(blob).await?;
+                        let verdict = Verdict::default();
+                        let stream = self.src.open_blob(blob, &verdict).await?;
                         let counted = stream
                             .inspect_ok(move |chunk| progress.advance(chunk.len() as u64))
                             .boxed();
-                        Ok(Checked::new(counted, blob, source))
+                        Ok(Checked::new(counted, blob, source, verdict))
                     };
                     self.dst
                         .write_blob(blob, self.same_registry.as_deref(), open)

@@ -19,7 +19,8 @@ use crate::error::RegistryError;
 use crate::location::{LayoutTarget, Location};
 use crate::manifest::{Descriptor, OCI_MANIFEST};
 use crate::ops::copy::{
-    Checked, Fetched, ReferrersVia, Source, Store, open_source, open_target, referrer_descriptor,
+    Checked, Fetched, ReferrersVia, Source, Store, Verdict, open_source, open_target,
+    referrer_descriptor,
 };
 use crate::ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, rfc3339};
 use crate::session::Transport;
@@ -205,6 +206,7 @@ pub async fn attach(
                         stream,
                         blob,
                         Source::Local(shown_file.clone()),
+                        Verdict::default(),
                     ))
                 };
                 store.write_blob(blob, None, open).await
