@@ -11,8 +11,12 @@
 //! - the session: [`Transport`] and [`Session`], our HTTP client over the plan, the registry's
 //!   challenge and tokens, the one retry loop ([`RetryPolicy`]) and typed errors
 //!   ([`RegistryError`]);
-//! - operations: [`push()`], [`pull()`], [`inspect_reference`], [`tags()`], and `wasm login`'s
-//!   check ([`verify_login`]); artifacts in the layout oci-wasm defines ([`Manifest`]) and
+//! - locations: [`Location`], a registry reference or an OCI image layout ([`Layout`],
+//!   `oci:DIR`, `oci-archive:FILE`);
+//! - operations: [`push()`], [`pull()`], [`inspect_reference`], [`tags()`], the same on layouts
+//!   ([`push_to_layout`], [`pull_from_layout`], [`inspect_layout`], [`location_tags`]),
+//!   [`copy()`] between registries and layouts, referrers ([`discover`], [`attach`]), and
+//!   `wasm login`'s check ([`verify_login`]); artifacts in the layout oci-wasm defines ([`Manifest`]) and
 //!   validated in bounded memory ([`check_file`]);
 //! - the cache: [`Cache`], content-addressed, verified, shared by processes;
 //! - the diagnosis: [`diagnose`], behind `wasm registry test`.
