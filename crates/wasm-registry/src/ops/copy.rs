@@ -206,6 +206,21 @@ impl Store {
         }
     }
 
+    /// The digest the tag points at now, if the store has the tag.
+    async fn tag_digest(&self, tag: &str) -> Result<Option<String>, RegistryError> {
+        match self {
+            Store::Registry { session, reference } => Ok(session
+                .head_manifest(reference.repository(), tag, tag)
+                .await?
+                .map(|head| head.digest)),
+            Store::Layout(layout) => match layout.resolve(&LayoutTarget::Tag(tag.to_owned())) {
+                Ok(descriptor) => Ok(Some(descriptor.digest)),
+                Err(LayoutError::UnknownTag { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
     /// Whether the store has the blob.
     pub(crate) async fn has_blob(&self, blob: &Descriptor) -> Result<bool, RegistryError> {
         match self {
@@ -940,7 +955,13 @@ impl Copier<'_> {
                     registry: self.src.shown(),
                     problem: format!("the manifest {}: {problem}", fetched.digest),
                 })?;
-            if tag.is_none() && self.dst.has_manifest(&fetched.digest).await? {
+            let present = match &tag {
+                None => self.dst.has_manifest(&fetched.digest).await?,
+                Some(tag) => {
+                    self.dst.tag_digest(tag).await?.as_deref() == Some(fetched.digest.as_str())
+                }
+            };
+            if present {
                 self.tally.manifests_present.fetch_add(1, Ordering::Relaxed);
             } else {
                 for child in manifests {
