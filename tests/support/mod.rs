@@ -494,21 +494,7 @@ impl WasmCommand {
     /// when `unshare` is missing.
     pub fn without_network(mut self) -> Self {
         let unshare = require_tool("unshare", "util-linux");
-        let mut wrapped = Command::new(unshare);
-        wrapped
-            .arg("-rn")
-            .arg(self.cmd.get_program())
-            .args(self.cmd.get_args());
-        wrapped.env_clear();
-        for (key, value) in self.cmd.get_envs() {
-            if let Some(value) = value {
-                wrapped.env(key, value);
-            }
-        }
-        if let Some(dir) = self.cmd.get_current_dir() {
-            wrapped.current_dir(dir);
-        }
-        self.cmd = wrapped;
+        self.cmd = wrapped(&self.cmd, unshare, &["-rn".as_ref()]);
         self
     }
 
@@ -823,27 +809,19 @@ pub(crate) fn random_hex(n: usize) -> String {
 pub fn max_rss_kib(cmd: WasmCommand) -> u64 {
     let time = require_tool("/usr/bin/time", "time");
     let report = tempfile::NamedTempFile::new().expect("temp file");
-    let mut wrapped = Command::new(time);
-    wrapped
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(report.path())
-        .arg(cmd.cmd.get_program())
-        .args(cmd.cmd.get_args());
-    wrapped.env_clear();
-    for (key, value) in cmd.cmd.get_envs() {
-        if let Some(value) = value {
-            wrapped.env(key, value);
-        }
-    }
-    if let Some(dir) = cmd.cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    let output = wrapped
-        .stdin(Stdio::null())
-        .output()
-        .expect("run wasm under /usr/bin/time");
+    let output = wrapped(
+        &cmd.cmd,
+        time,
+        &[
+            "-f".as_ref(),
+            "%M".as_ref(),
+            "-o".as_ref(),
+            report.path().as_os_str(),
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run wasm under /usr/bin/time");
     assert!(
         output.status.success(),
         "wasm failed:\n{}",
@@ -855,4 +833,24 @@ pub fn max_rss_kib(cmd: WasmCommand) -> u64 {
         .last()
         .and_then(|l| l.trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected GNU time report: {text}"))
+}
+
+/// `cmd` run by `wrapper` with `args` before it (GNU time, unshare): the same program,
+/// arguments, environment (only what `cmd` sets) and directory.
+fn wrapped(cmd: &Command, wrapper: PathBuf, args: &[&std::ffi::OsStr]) -> Command {
+    let mut wrapped = Command::new(wrapper);
+    wrapped
+        .args(args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    wrapped.env_clear();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }

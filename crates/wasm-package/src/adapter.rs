@@ -51,13 +51,7 @@ impl PackageRegistry for RegistryClient<'_> {
         wasm_registry::pull_all(self.transport, items, options, self.jobs)
             .await
             .into_iter()
-            .map(|result| {
-                result.map(|outcome| Fetched {
-                    manifest_digest: outcome.digest,
-                    layer_digest: outcome.layer_digest,
-                    size: outcome.size,
-                })
-            })
+            .map(|result| result.map(fetched))
             .collect()
     }
 
@@ -86,6 +80,15 @@ impl PackageRegistry for RegistryClient<'_> {
             }
         })?;
         wasm_registry::get_well_known(self.transport, &name, DISCOVERY_PATH).await
+    }
+}
+
+/// What a pull wrote, as the package manager records it.
+fn fetched(outcome: wasm_registry::PullOutcome) -> Fetched {
+    Fetched {
+        manifest_digest: outcome.digest,
+        layer_digest: outcome.layer_digest,
+        size: outcome.size,
     }
 }
 
@@ -137,12 +140,7 @@ impl PackageRegistry for LayoutSource {
                     .digest()
                     .ok_or_else(|| self.lock_only(reference.to_string()))?;
                 let target = wasm_registry::LayoutTarget::Digest(digest.to_owned());
-                let outcome = wasm_registry::pull_from(&self.opened.layout, &target, path)?;
-                Ok(Fetched {
-                    manifest_digest: outcome.digest,
-                    layer_digest: outcome.layer_digest,
-                    size: outcome.size,
-                })
+                wasm_registry::pull_from(&self.opened.layout, &target, path).map(fetched)
             })
             .collect()
     }

@@ -1,6 +1,5 @@
 //! `wasm attach REF FILE --artifact-type TYPE`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,15 +54,7 @@ impl Opts {
                 self.artifact_type
             );
         }
-        let mut annotations = BTreeMap::new();
-        for a in &self.annotations {
-            match a.split_once('=') {
-                Some((k, v)) if !k.trim().is_empty() => {
-                    annotations.insert(k.trim().to_string(), v.to_string());
-                }
-                _ => bail!("invalid --annotation `{a}`: write KEY=VALUE"),
-            }
-        }
+        let annotations = crate::cli::parse_annotations(&self.annotations)?;
         let transport = context::transport(global, &self.registry, Some(&self.network))?;
         let outcome = context::runtime()?.block_on(attach(
             &transport,

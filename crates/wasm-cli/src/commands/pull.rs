@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::bail;
 use clap::Args;
 use wasm_registry::{
-    Location, PullOptions, Reference, output_path, pull, pull_all, pull_from_layout,
+    LayoutTarget, Location, PullOptions, PullOutcome, Reference, output_path, pull, pull_all,
+    pull_from_layout,
 };
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
@@ -59,20 +60,10 @@ impl Opts {
             && let Location::Layout(layout) = Location::parse(given)?
         {
             let outcome = pull_from_layout(&layout, self.output.as_deref())?;
-            if self.json.json {
-                output::json(&outcome)?;
-            } else {
-                output::status(&format!(
-                    "{} {} ({}, {})",
-                    output::good("pulled"),
-                    outcome.reference,
-                    output::human_size(outcome.size),
-                    outcome.layer_digest
-                ));
-                if !output::quiet() {
-                    output::data(&outcome.path.display().to_string())?;
-                }
-            }
+            let pinned = layout
+                .with_target(Some(LayoutTarget::Digest(outcome.digest.clone())))
+                .to_string();
+            report_one(&outcome, &pinned, self.json.json)?;
             return Ok(ExitCode::SUCCESS);
         }
         let references = self
@@ -93,20 +84,7 @@ impl Opts {
                 options,
                 Arc::new(Bars::new()),
             ))?;
-            if self.json.json {
-                output::json(&outcome)?;
-            } else {
-                output::status(&format!(
-                    "{} {} ({}, {})",
-                    output::good("pulled"),
-                    reference.pinned(&outcome.digest),
-                    output::human_size(outcome.size),
-                    outcome.layer_digest
-                ));
-                if !output::quiet() {
-                    output::data(&outcome.path.display().to_string())?;
-                }
-            }
+            report_one(&outcome, &reference.pinned(&outcome.digest), self.json.json)?;
             return Ok(ExitCode::SUCCESS);
         }
 
@@ -170,4 +148,22 @@ impl Opts {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// What a pull of one artifact (`pinned`) did: JSON on stdout, or a line on stderr and the
+/// path on stdout.
+fn report_one(outcome: &PullOutcome, pinned: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(outcome);
+    }
+    output::status(&format!(
+        "{} {pinned} ({}, {})",
+        output::good("pulled"),
+        output::human_size(outcome.size),
+        outcome.layer_digest
+    ));
+    if !output::quiet() {
+        output::data(&outcome.path.display().to_string())?;
+    }
+    Ok(())
 }

@@ -1,6 +1,5 @@
 //! `wasm push REF FILE`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,15 +54,7 @@ impl Opts {
                 self.more.last().map_or("", String::as_str)
             );
         }
-        let mut annotations = BTreeMap::new();
-        for a in &self.annotations {
-            match a.split_once('=') {
-                Some((k, v)) if !k.trim().is_empty() => {
-                    annotations.insert(k.trim().to_string(), v.to_string());
-                }
-                _ => bail!("invalid --annotation `{a}`: write KEY=VALUE"),
-            }
-        }
+        let annotations = crate::cli::parse_annotations(&self.annotations)?;
         if self.more.is_empty()
             && let Location::Layout(layout) = Location::parse(&self.reference)?
         {

@@ -849,28 +849,32 @@ async fn copy_into(
     })
 }
 
+/// The tag or digest a location names (a registry's default tag is `latest`; a layout must
+/// name one).
+pub(crate) fn wanted(location: &Location) -> Result<String, RegistryError> {
+    match location {
+        Location::Registry(r) => Ok(r.digest().or(r.tag()).unwrap_or("latest").to_owned()),
+        Location::Layout(l) => match &l.target {
+            Some(LayoutTarget::Tag(t)) => Ok(t.clone()),
+            Some(LayoutTarget::Digest(d)) => Ok(d.clone()),
+            None => Err(LayoutError::NoTarget {
+                layout: l.to_string(),
+            }
+            .into()),
+        },
+    }
+}
+
 /// Opens the source: the tag or digest to copy, the store, and the unpacked archive (to keep
 /// while the store is read).
 pub(crate) async fn open_source(
     transport: &Transport,
     source: &Location,
 ) -> Result<(String, Store, Option<OpenLayout>), RegistryError> {
+    let wanted = wanted(source)?;
     match source {
-        Location::Registry(r) => {
-            let wanted = r.digest().or(r.tag()).unwrap_or("latest").to_owned();
-            Ok((wanted, Store::registry(transport, r).await?, None))
-        }
+        Location::Registry(r) => Ok((wanted, Store::registry(transport, r).await?, None)),
         Location::Layout(l) => {
-            let wanted = match &l.target {
-                Some(LayoutTarget::Tag(t)) => t.clone(),
-                Some(LayoutTarget::Digest(d)) => d.clone(),
-                None => {
-                    return Err(LayoutError::NoTarget {
-                        layout: l.to_string(),
-                    }
-                    .into());
-                }
-            };
             // An archive stays unpacked while the copy reads it.
             let opened = OpenLayout::read(l)?;
             Ok((wanted, Store::Layout(opened.layout.clone()), Some(opened)))

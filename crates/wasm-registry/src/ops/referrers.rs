@@ -16,11 +16,11 @@ use serde::Serialize;
 
 use crate::component::{hash_file, sha256_digest};
 use crate::error::RegistryError;
-use crate::location::{LayoutTarget, Location};
+use crate::location::Location;
 use crate::manifest::{Descriptor, OCI_MANIFEST};
 use crate::ops::copy::{
     Checked, Fetched, ReferrersVia, Source, Store, Verdict, open_source, open_target,
-    referrer_descriptor,
+    referrer_descriptor, wanted,
 };
 use crate::ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, rfc3339};
 use crate::session::Transport;
@@ -140,19 +140,7 @@ pub async fn attach(
     artifact_type: &str,
     annotations: &BTreeMap<String, String>,
 ) -> Result<AttachOutcome, RegistryError> {
-    let wanted = match location {
-        Location::Registry(r) => r.digest().or(r.tag()).unwrap_or("latest").to_owned(),
-        Location::Layout(l) => match &l.target {
-            Some(LayoutTarget::Tag(t)) => t.clone(),
-            Some(LayoutTarget::Digest(d)) => d.clone(),
-            None => {
-                return Err(crate::layout::LayoutError::NoTarget {
-                    layout: l.to_string(),
-                }
-                .into());
-            }
-        },
-    };
+    let wanted = wanted(location)?;
     let (store, opened) = open_target(transport, location).await?;
     let subject = store.manifest(&wanted).await?;
     let hashed = path.to_path_buf();
