@@ -506,12 +506,15 @@ pub(crate) fn blob_size(blob: &Descriptor) -> u64 {
     u64::try_from(blob.size).unwrap_or(0)
 }
 
-/// The `mediaType` a manifest declares (an OCI image manifest when it declares none).
+/// The `mediaType` a manifest declares; when it declares none (the field is optional), an OCI
+/// image index if it lists `manifests`, else an OCI image manifest.
 pub(crate) fn media_type_of(bytes: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(bytes)
-        .ok()
-        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| OCI_MANIFEST.to_owned())
+    let value = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
+    match value.get("mediaType").and_then(|v| v.as_str()) {
+        Some(declared) => declared.to_owned(),
+        None if value.get("manifests").is_some() => OCI_INDEX.to_owned(),
+        None => OCI_MANIFEST.to_owned(),
+    }
 }
 
 /// The `artifactType` of a manifest, else its config's media type for a non-image manifest.
@@ -1089,5 +1092,35 @@ impl Copier<'_> {
                 .fetch_add(blob_size(blob), Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn what_a_manifest_names() {
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"c","digest":"{D}","size":2}},
+               "layers":[{{"mediaType":"l","digest":"{D}","size":3}}],
+               "subject":{{"mediaType":"m","digest":"{D}","size":4}},"artifactType":"a/b"}}"#
+        );
+        let (manifests, blobs) = children(manifest.as_bytes()).unwrap();
+        assert!(manifests.is_empty());
+        assert_eq!(blobs.iter().map(|b| b.size).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(subject_of(manifest.as_bytes()).as_deref(), Some(D));
+        assert_eq!(artifact_type(manifest.as_bytes()).as_deref(), Some("a/b"));
+        assert_eq!(media_type_of(manifest.as_bytes()), OCI_MANIFEST);
+        let index = format!(r#"{{"manifests":[{{"mediaType":"m","digest":"{D}","size":1}}]}}"#);
+        assert_eq!(children(index.as_bytes()).unwrap().0.len(), 1);
+        assert_eq!(media_type_of(index.as_bytes()), OCI_INDEX);
+        // A digest that could escape a layout's blobs/ is refused before it becomes a path.
+        let bad =
+            r#"{"config":{"mediaType":"c","digest":"sha256:../../etc","size":1},"layers":[]}"#;
+        assert!(children(bad.as_bytes()).is_err());
+        assert_eq!(tag_schema(D), D.replacen(':', "-", 1));
     }
 }
