@@ -489,6 +489,15 @@ pub struct WasmCommand {
 }
 
 impl WasmCommand {
+    /// Runs the command in a network namespace of its own with no interface up (`unshare
+    /// -rn`): every connection, even to loopback, is refused. Panics (naming the package)
+    /// when `unshare` is missing.
+    pub fn without_network(mut self) -> Self {
+        let unshare = require_tool("unshare", "util-linux");
+        self.cmd = wrapped(&self.cmd, unshare, &["-rn".as_ref()]);
+        self
+    }
+
     /// Adds an argument.
     pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.arg(arg);
@@ -800,27 +809,19 @@ pub(crate) fn random_hex(n: usize) -> String {
 pub fn max_rss_kib(cmd: WasmCommand) -> u64 {
     let time = require_tool("/usr/bin/time", "time");
     let report = tempfile::NamedTempFile::new().expect("temp file");
-    let mut wrapped = Command::new(time);
-    wrapped
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(report.path())
-        .arg(cmd.cmd.get_program())
-        .args(cmd.cmd.get_args());
-    wrapped.env_clear();
-    for (key, value) in cmd.cmd.get_envs() {
-        if let Some(value) = value {
-            wrapped.env(key, value);
-        }
-    }
-    if let Some(dir) = cmd.cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    let output = wrapped
-        .stdin(Stdio::null())
-        .output()
-        .expect("run wasm under /usr/bin/time");
+    let output = wrapped(
+        &cmd.cmd,
+        time,
+        &[
+            "-f".as_ref(),
+            "%M".as_ref(),
+            "-o".as_ref(),
+            report.path().as_os_str(),
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run wasm under /usr/bin/time");
     assert!(
         output.status.success(),
         "wasm failed:\n{}",
@@ -832,4 +833,24 @@ pub fn max_rss_kib(cmd: WasmCommand) -> u64 {
         .last()
         .and_then(|l| l.trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected GNU time report: {text}"))
+}
+
+/// `cmd` run by `wrapper` with `args` before it (GNU time, unshare): the same program,
+/// arguments, environment (only what `cmd` sets) and directory.
+fn wrapped(cmd: &Command, wrapper: PathBuf, args: &[&std::ffi::OsStr]) -> Command {
+    let mut wrapped = Command::new(wrapper);
+    wrapped
+        .args(args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    wrapped.env_clear();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }

@@ -60,6 +60,11 @@ pub(crate) const ALL: &[Package] = &[
         name: "time",
         program: "/usr/bin/time",
     },
+    // skopeo: `wasm copy`'s image layouts are checked against what skopeo reads and writes.
+    Package {
+        name: "skopeo",
+        program: "/usr/bin/skopeo",
+    },
 ];
 
 impl Package {

@@ -101,12 +101,31 @@ pub(crate) struct JsonOpt {
     pub(crate) json: bool,
 }
 
+/// The `--annotation KEY=VALUE` flags of `push` and `attach`, as a map.
+pub(crate) fn parse_annotations(
+    given: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut annotations = std::collections::BTreeMap::new();
+    for a in given {
+        match a.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                annotations.insert(k.trim().to_string(), v.to_string());
+            }
+            _ => anyhow::bail!("invalid --annotation `{a}`: write KEY=VALUE"),
+        }
+    }
+    Ok(annotations)
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     Push(commands::push::Opts),
     Pull(commands::pull::Opts),
     Inspect(commands::inspect::Opts),
     Tags(commands::tags::Opts),
+    Copy(commands::copy::Opts),
+    Discover(commands::discover::Opts),
+    Attach(commands::attach::Opts),
     Login(commands::login::Opts),
     Logout(commands::logout::Opts),
     Init(commands::init::Opts),

@@ -107,6 +107,16 @@ pub(crate) fn print_report(
     report: &InstallReport,
     json: bool,
 ) -> anyhow::Result<()> {
+    print_report_from(project, report, json, None)
+}
+
+/// [`print_report`] for an install from the image layout `from`, when given.
+pub(crate) fn print_report_from(
+    project: &Project,
+    report: &InstallReport,
+    json: bool,
+    from: Option<&str>,
+) -> anyhow::Result<()> {
     if json {
         return output::json(report);
     }
@@ -138,7 +148,11 @@ pub(crate) fn print_report(
         };
         output::status(&format!("{} {}", output::good(verb), shown(project, path)));
     }
-    if report.tags_unchecked {
+    if let Some(from) = from {
+        output::status(&format!(
+            "installed from {from} by the digests of wasm.lock (no registry asked)"
+        ));
+    } else if report.tags_unchecked {
         output::warning(
             "--offline: installed from the local cache by digest; the tags were not checked",
         );

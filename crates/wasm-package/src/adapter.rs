@@ -1,5 +1,7 @@
 //! [`PackageRegistry`] over `wasm-registry`: the one module of this crate that calls the
-//! registry crate's operations, so that its restructuring touches one file here.
+//! registry crate's operations, so that its restructuring touches one file here. Two
+//! implementations: [`RegistryClient`] (registries) and [`LayoutSource`] (an OCI image layout
+//! or archive, for `wasm install --from`: packages by their locked digest, no network).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,13 +51,7 @@ impl PackageRegistry for RegistryClient<'_> {
         wasm_registry::pull_all(self.transport, items, options, self.jobs)
             .await
             .into_iter()
-            .map(|result| {
-                result.map(|outcome| Fetched {
-                    manifest_digest: outcome.digest,
-                    layer_digest: outcome.layer_digest,
-                    size: outcome.size,
-                })
-            })
+            .map(|result| result.map(fetched))
             .collect()
     }
 
@@ -84,5 +80,81 @@ impl PackageRegistry for RegistryClient<'_> {
             }
         })?;
         wasm_registry::get_well_known(self.transport, &name, DISCOVERY_PATH).await
+    }
+}
+
+/// What a pull wrote, as the package manager records it.
+fn fetched(outcome: wasm_registry::PullOutcome) -> Fetched {
+    Fetched {
+        manifest_digest: outcome.digest,
+        layer_digest: outcome.layer_digest,
+        size: outcome.size,
+    }
+}
+
+/// Packages from an OCI image layout (`wasm install --from oci:DIR|oci-archive:FILE`): each
+/// locked package is found in the layout by its manifest digest, whatever repository it came
+/// from, verified and written as a pull writes. Only fetches are possible: it answers no tag
+/// list, manifest or discovery question (an install from a layout uses the lock alone).
+pub struct LayoutSource {
+    opened: wasm_registry::OpenLayout,
+}
+
+impl LayoutSource {
+    /// Opens the layout (an archive is unpacked once, into a temporary directory).
+    pub fn open(location: &wasm_registry::LayoutLocation) -> Result<Self, RegistryError> {
+        Ok(Self {
+            opened: wasm_registry::OpenLayout::read(location)?,
+        })
+    }
+
+    fn lock_only(&self, reference: String) -> RegistryError {
+        RegistryError::Offline {
+            reference,
+            what: format!(
+                "installing from {} uses wasm.lock only, and the lock lacks it",
+                self.opened.layout.shown()
+            ),
+        }
+    }
+}
+
+impl PackageRegistry for LayoutSource {
+    async fn tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError> {
+        Err(self.lock_only(repository.to_string()))
+    }
+
+    async fn manifest(&self, reference: &Reference) -> Result<ManifestSummary, RegistryError> {
+        Err(self.lock_only(reference.to_string()))
+    }
+
+    async fn fetch_all(
+        &self,
+        items: &[(Reference, PathBuf)],
+        _offline: bool,
+    ) -> Vec<Result<Fetched, RegistryError>> {
+        items
+            .iter()
+            .map(|(reference, path)| -> Result<Fetched, RegistryError> {
+                let digest = reference
+                    .digest()
+                    .ok_or_else(|| self.lock_only(reference.to_string()))?;
+                let target = wasm_registry::LayoutTarget::Digest(digest.to_owned());
+                wasm_registry::pull_from(&self.opened.layout, &target, path).map(fetched)
+            })
+            .collect()
+    }
+
+    async fn push(
+        &self,
+        reference: &Reference,
+        _file: &Path,
+        _annotations: &BTreeMap<String, String>,
+    ) -> Result<String, RegistryError> {
+        Err(self.lock_only(reference.to_string()))
+    }
+
+    async fn discovery(&self, domain: &str) -> Result<WellKnown, RegistryError> {
+        Err(self.lock_only(domain.to_owned()))
     }
 }

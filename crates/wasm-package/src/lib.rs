@@ -28,7 +28,7 @@ pub mod registry;
 pub mod resolve;
 pub mod wit;
 
-pub use adapter::RegistryClient;
+pub use adapter::{LayoutSource, RegistryClient};
 pub use error::{FetchFailure, Location, MovedTag, PackageError};
 pub use lock::{Kind, Lock, LockedPackage};
 pub use manifest::{Dependency, Manifest, RegistryPrefix, Requirement, Source};

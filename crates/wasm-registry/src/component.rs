@@ -137,6 +137,11 @@ pub fn check_file(path: &Path) -> Result<WasmFile, ComponentError> {
 /// binary: the quick first pass of a push (hashing runs at well over 1 GB/s), so that the
 /// upload can start while [`check_file`] validates.
 pub fn digest_file(path: &Path) -> Result<(String, u64), ComponentError> {
+    hash_file(path, true)
+}
+
+/// The digest and size of any file (a Wasm binary when `wasm`, checked by its first bytes).
+pub(crate) fn hash_file(path: &Path, wasm: bool) -> Result<(String, u64), ComponentError> {
     let name = path.display().to_string();
     let read_err = |source| ComponentError::Read {
         path: name.clone(),
@@ -152,7 +157,7 @@ pub fn digest_file(path: &Path) -> Result<(String, u64), ComponentError> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_err(e)),
         };
-        if size == 0 && (n < 8 || &buf[..4] != b"\0asm") {
+        if wasm && size == 0 && (n < 8 || &buf[..4] != b"\0asm") {
             return Err(ComponentError::NotWasm { path: name });
         }
         if n == 0 {

@@ -36,6 +36,12 @@ pub enum RegistryError {
     /// A bad reference.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// A bad location.
+    #[error(transparent)]
+    Location(#[from] crate::location::LocationError),
+    /// An image layout's problem.
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
     /// A bad Wasm file.
     #[error(transparent)]
     Component(#[from] ComponentError),

@@ -11,8 +11,12 @@
 //! - the session: [`Transport`] and [`Session`], our HTTP client over the plan, the registry's
 //!   challenge and tokens, the one retry loop ([`RetryPolicy`]) and typed errors
 //!   ([`RegistryError`]);
-//! - operations: [`push()`], [`pull()`], [`inspect_reference`], [`tags()`], and `wasm login`'s
-//!   check ([`verify_login`]); artifacts in the layout oci-wasm defines ([`Manifest`]) and
+//! - locations: [`Location`], a registry reference or an OCI image layout ([`Layout`],
+//!   `oci:DIR`, `oci-archive:FILE`);
+//! - operations: [`push()`], [`pull()`], [`inspect_reference`], [`tags()`], the same on layouts
+//!   ([`push_to_layout`], [`pull_from_layout`], [`inspect_layout`], [`location_tags`]),
+//!   [`copy()`] between registries and layouts, referrers ([`discover`], [`attach`]), and
+//!   `wasm login`'s check ([`verify_login`]); artifacts in the layout oci-wasm defines ([`Manifest`]) and
 //!   validated in bounded memory ([`check_file`]);
 //! - the cache: [`Cache`], content-addressed, verified, shared by processes;
 //! - the diagnosis: [`diagnose`], behind `wasm registry test`.
@@ -24,6 +28,8 @@ mod component;
 mod credentials;
 pub mod diagnose;
 mod error;
+mod layout;
+mod location;
 mod manifest;
 mod ops;
 mod plan;
@@ -39,15 +45,20 @@ pub use credentials::{
     StoreSite, TOKEN_USERNAME, docker_config_summary, erase_login, error_chain, store_login,
 };
 pub use error::{Action, CaFileProblem, RegistryError};
+pub use layout::{Layout, LayoutError, OpenLayout, REF_NAME};
+pub use location::{LayoutLocation, LayoutTarget, Location, LocationError};
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest};
+pub use ops::copy::{CopyOptions, CopyOutcome, ReferrersVia, copy, copy_all};
 pub use ops::discovery::{WellKnown, get_well_known};
+pub use ops::local::{inspect_layout, pull_from, pull_from_layout, push_to_layout};
 pub use ops::login::{Verified, verify_login};
 pub use ops::pull::{PullOptions, PullOutcome, output_path, pull, pull_all};
 pub use ops::push::{ANNOTATION_CREATED, ANNOTATION_TITLE, PushOutcome, push, push_all};
 pub use ops::query::{
-    Inspection, ManifestSummary, inspect_file, inspect_reference, manifest_digest,
+    Inspection, ManifestSummary, inspect_file, inspect_reference, location_tags, manifest_digest,
     resolve_manifest, sort_tags, tags,
 };
+pub use ops::referrers::{AttachOutcome, Discovery, Referrer, attach, discover};
 pub use plan::{
     ConnectionPlan, ExtraRoot, Flags, RootOrigin, SchemeChoice, SchemeReason, Trust,
     url_may_receive_secrets,

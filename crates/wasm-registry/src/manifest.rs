@@ -98,8 +98,28 @@ pub(crate) fn check_manifest(
     digest: String,
     reference: &Reference,
 ) -> Result<WasmManifest, RegistryError> {
+    check_manifest_of(
+        bytes,
+        digest,
+        reference.digest(),
+        &reference.to_string(),
+        reference.registry().as_str(),
+    )
+}
+
+/// [`check_manifest`] for a manifest from anywhere (a registry or an image layout): `expected`
+/// is the digest asked for, if any, `shown` names the artifact and `origin` where it came from
+/// (a registry, or `oci:DIR`).
+pub(crate) fn check_manifest_of(
+    bytes: &[u8],
+    digest: String,
+    expected: Option<&str>,
+    shown: &str,
+    origin: &str,
+) -> Result<WasmManifest, RegistryError> {
+    let reference = shown;
     let protocol = |problem: String| RegistryError::Protocol {
-        registry: reference.registry().to_string(),
+        registry: origin.to_owned(),
         problem,
     };
     if bytes.len() > MAX_MANIFEST_BYTES {
@@ -108,7 +128,7 @@ pub(crate) fn check_manifest(
             bytes.len()
         )));
     }
-    if let Some(expected) = reference.digest()
+    if let Some(expected) = expected
         && expected != digest
     {
         return Err(protocol(format!(

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use wasm_package::wit::{Artifact, MAX_WIT_PACKAGE, WitSummary};
 use wasm_registry::{
-    Inspection, NoProgress, PullOptions, Reference, WasmKind, inspect_file, inspect_reference,
+    Inspection, Location, NoProgress, PullOptions, Reference, WasmKind, inspect_file,
+    inspect_layout, inspect_reference, pull_from_layout,
 };
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
@@ -28,9 +29,11 @@ use crate::output;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasm inspect hello.wasm
-  wasm inspect ghcr.io/me/hello:1.0.0 --json")]
+  wasm inspect ghcr.io/me/hello:1.0.0 --json
+  wasm inspect oci:./layout:1.0.0")]
 pub(crate) struct Opts {
-    /// A .wasm file or a reference [REGISTRY/]REPOSITORY[:TAG|@DIGEST]
+    /// A .wasm file, a reference [REGISTRY/]REPOSITORY[:TAG|@DIGEST], or an OCI image layout
+    /// oci:DIR:TAG or oci-archive:FILE:TAG
     target: String,
     #[command(flatten)]
     registry: RegistryOpts,
@@ -57,30 +60,47 @@ impl Opts {
             };
             (inspection, wit)
         } else {
-            let reference = Reference::parse(&self.target)?;
-            let transport = context::transport(global, &self.registry, Some(&self.network))?;
-            let runtime = context::runtime()?;
-            let inspection = runtime.block_on(inspect_reference(&transport, &reference))?;
-            let wit = if doubt(&inspection) {
-                // The config leaves doubt: the layer (small) decides.
-                let dir = tempfile::tempdir()?;
-                let file = dir.path().join("layer.wasm");
-                let pinned = match &inspection.manifest_digest {
-                    Some(digest) => Reference::parse(&reference.pinned(digest))?,
-                    None => reference.clone(),
-                };
-                runtime.block_on(wasm_registry::pull(
-                    &transport,
-                    &pinned,
-                    Some(&file),
-                    PullOptions::default(),
-                    Arc::new(NoProgress),
-                ))?;
-                wit_of(&std::fs::read(&file)?)
-            } else {
-                None
-            };
-            (inspection, wit)
+            match Location::parse(&self.target)? {
+                Location::Layout(layout) => {
+                    let inspection = inspect_layout(&layout)?;
+                    let wit = if doubt(&inspection) {
+                        // The config leaves doubt: the layer (small) decides.
+                        let dir = tempfile::tempdir()?;
+                        let file = dir.path().join("layer.wasm");
+                        pull_from_layout(&layout, Some(&file))?;
+                        wit_of(&std::fs::read(&file)?)
+                    } else {
+                        None
+                    };
+                    (inspection, wit)
+                }
+                Location::Registry(reference) => {
+                    let transport =
+                        context::transport(global, &self.registry, Some(&self.network))?;
+                    let runtime = context::runtime()?;
+                    let inspection = runtime.block_on(inspect_reference(&transport, &reference))?;
+                    let wit = if doubt(&inspection) {
+                        // The config leaves doubt: the layer (small) decides.
+                        let dir = tempfile::tempdir()?;
+                        let file = dir.path().join("layer.wasm");
+                        let pinned = match &inspection.manifest_digest {
+                            Some(digest) => Reference::parse(&reference.pinned(digest))?,
+                            None => reference.clone(),
+                        };
+                        runtime.block_on(wasm_registry::pull(
+                            &transport,
+                            &pinned,
+                            Some(&file),
+                            PullOptions::default(),
+                            Arc::new(NoProgress),
+                        ))?;
+                        wit_of(&std::fs::read(&file)?)
+                    } else {
+                        None
+                    };
+                    (inspection, wit)
+                }
+            }
         };
         if self.json.json {
             output::json(&Shown {

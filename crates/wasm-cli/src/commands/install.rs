@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
+use anyhow::bail;
 use clap::Args;
-use wasm_package::RegistryClient;
 use wasm_package::ops::{Context, InstallOptions, install};
+use wasm_package::{LayoutSource, RegistryClient};
+use wasm_registry::Location;
 
 use crate::cli::{GlobalOpts, JsonOpt};
 use crate::context;
@@ -25,7 +27,8 @@ use crate::packages::{self, PackageOpts};
   wasm install                 # resolve what is new, install what is missing
   wasm install --locked        # in CI: fail if wasm.lock is missing or would change
   wasm install --offline       # from wasm.lock and the local cache only
-  wasm install --json"))]
+  wasm install --json
+  wasm install --from oci-archive:deps.tar   # air gap: the archive `wasm copy --lock` made"))]
 pub(crate) struct Opts {
     /// Fail if wasm.lock is missing or would change (for CI)
     #[arg(long)]
@@ -33,6 +36,11 @@ pub(crate) struct Opts {
     /// Use only wasm.lock and the local cache, no network
     #[arg(long)]
     offline: bool,
+    /// Install from an OCI image layout (oci:DIR or oci-archive:FILE, as `wasm copy --lock`
+    /// makes it) instead of registries: wasm.lock only, each package by its locked digest, no
+    /// network
+    #[arg(long, value_name = "LAYOUT", conflicts_with = "offline")]
+    from: Option<String>,
     #[command(flatten)]
     package: PackageOpts,
     #[command(flatten)]
@@ -42,6 +50,29 @@ pub(crate) struct Opts {
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let setup = packages::setup(global, &self.package)?;
+        if let Some(from) = &self.from {
+            let Location::Layout(layout) = Location::parse(from)? else {
+                bail!(
+                    "--from takes an image layout, oci:DIR or oci-archive:FILE, not the \
+                     registry reference `{from}`"
+                );
+            };
+            let source = LayoutSource::open(&layout)?;
+            let cx = Context {
+                registry: &source,
+                mapper: &setup.mapper,
+            };
+            // The lock alone: it must exist and match wasm.toml; tags are not asked.
+            let options = InstallOptions {
+                locked: true,
+                offline: true,
+                ..InstallOptions::default()
+            };
+            let report =
+                context::runtime()?.block_on(install(&cx, &setup.project, None, &options))?;
+            packages::print_report_from(&setup.project, &report, self.json.json, Some(from))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let client = RegistryClient::new(&setup.transport, self.package.jobs);
         let cx = Context {
             registry: &client,

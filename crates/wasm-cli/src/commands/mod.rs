@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 pub(crate) mod add;
+pub(crate) mod attach;
+pub(crate) mod copy;
+pub(crate) mod discover;
 pub(crate) mod init;
 pub(crate) mod inspect;
 pub(crate) mod install;
@@ -28,6 +31,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(opts) => opts.run(global),
         Command::Inspect(opts) => opts.run(global),
         Command::Tags(opts) => opts.run(global),
+        Command::Copy(opts) => opts.run(global),
+        Command::Discover(opts) => opts.run(global),
+        Command::Attach(opts) => opts.run(global),
         Command::Login(opts) => opts.run(global),
         Command::Logout(opts) => opts.run(global),
         Command::Init(opts) => opts.run(global),

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::Args;
-use wasm_registry::{PullOptions, Reference, output_path, pull, pull_all};
+use wasm_registry::{
+    LayoutTarget, Location, PullOptions, PullOutcome, Reference, output_path, pull, pull_all,
+    pull_from_layout,
+};
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
@@ -26,9 +29,11 @@ use crate::output::{self, Bars};
   wasm pull ghcr.io/me/hello@sha256:... -o app.wasm
   wasm pull localhost:5000/hello -o out/           # writes out/hello.wasm
   wasm pull ghcr.io/me/a:1 ghcr.io/me/b:1 -o deps/ # both, concurrently
-  wasm pull ghcr.io/me/hello:1.0.0 --offline       # from the local cache only"))]
+  wasm pull ghcr.io/me/hello:1.0.0 --offline       # from the local cache only
+  wasm pull oci:./layout:1.0.0 -o hello.wasm       # from an OCI image layout"))]
 pub(crate) struct Opts {
-    /// What to pull: [REGISTRY/]REPOSITORY[:TAG|@DIGEST], one or more
+    /// What to pull: [REGISTRY/]REPOSITORY[:TAG|@DIGEST], one or more, or one OCI image
+    /// layout oci:DIR:TAG or oci-archive:FILE:TAG
     #[arg(required = true, value_name = "REFERENCE")]
     references: Vec<String>,
     /// Output file, or directory to write NAME.wasm into (default: ./NAME.wasm, NAME being the
@@ -51,6 +56,16 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+        if let [given] = self.references.as_slice()
+            && let Location::Layout(layout) = Location::parse(given)?
+        {
+            let outcome = pull_from_layout(&layout, self.output.as_deref())?;
+            let pinned = layout
+                .with_target(Some(LayoutTarget::Digest(outcome.digest.clone())))
+                .to_string();
+            report_one(&outcome, &pinned, self.json.json)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let references = self
             .references
             .iter()
@@ -69,20 +84,7 @@ impl Opts {
                 options,
                 Arc::new(Bars::new()),
             ))?;
-            if self.json.json {
-                output::json(&outcome)?;
-            } else {
-                output::status(&format!(
-                    "{} {} ({}, {})",
-                    output::good("pulled"),
-                    reference.pinned(&outcome.digest),
-                    output::human_size(outcome.size),
-                    outcome.layer_digest
-                ));
-                if !output::quiet() {
-                    output::data(&outcome.path.display().to_string())?;
-                }
-            }
+            report_one(&outcome, &reference.pinned(&outcome.digest), self.json.json)?;
             return Ok(ExitCode::SUCCESS);
         }
 
@@ -146,4 +148,22 @@ impl Opts {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// What a pull of one artifact (`pinned`) did: JSON on stdout, or a line on stderr and the
+/// path on stdout.
+fn report_one(outcome: &PullOutcome, pinned: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(outcome);
+    }
+    output::status(&format!(
+        "{} {pinned} ({}, {})",
+        output::good("pulled"),
+        output::human_size(outcome.size),
+        outcome.layer_digest
+    ));
+    if !output::quiet() {
+        output::data(&outcome.path.display().to_string())?;
+    }
+    Ok(())
 }

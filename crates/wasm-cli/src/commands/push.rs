@@ -1,13 +1,12 @@
 //! `wasm push REF FILE`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::bail;
 use clap::Args;
-use wasm_registry::{Reference, push, push_all};
+use wasm_registry::{Location, PushOutcome, Reference, push, push_all, push_to_layout};
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
@@ -22,9 +21,11 @@ use crate::output::{self, Bars};
 #[command(after_help = output::with_exit_status("Examples:
   wasm push ghcr.io/me/hello:1.0.0 target/wasm32-wasip2/release/hello.wasm
   wasm push localhost:5000/hello:dev hello.wasm -a org.opencontainers.image.version=1.0
-  wasm push ghcr.io/me/a:1 a.wasm ghcr.io/me/b:1 b.wasm   # both, concurrently"))]
+  wasm push ghcr.io/me/a:1 a.wasm ghcr.io/me/b:1 b.wasm   # both, concurrently
+  wasm push oci:./layout:1.0.0 hello.wasm                 # into an OCI image layout"))]
 pub(crate) struct Opts {
-    /// Where to push: [REGISTRY/]REPOSITORY[:TAG] (tag defaults to `latest`)
+    /// Where to push: [REGISTRY/]REPOSITORY[:TAG] (tag defaults to `latest`), or an OCI image
+    /// layout oci:DIR:TAG or oci-archive:FILE:TAG
     reference: String,
     /// The .wasm file
     file: PathBuf,
@@ -53,6 +54,19 @@ impl Opts {
                 self.more.last().map_or("", String::as_str)
             );
         }
+        let annotations = crate::cli::parse_annotations(&self.annotations)?;
+        if self.more.is_empty()
+            && let Location::Layout(layout) = Location::parse(&self.reference)?
+        {
+            let outcome = push_to_layout(&layout, &self.file, &annotations)?;
+            report(&outcome);
+            if self.json.json {
+                output::json(&outcome)?;
+            } else if !output::quiet() {
+                output::data(&outcome.pinned)?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         let mut items = Vec::new();
         let pairs = std::iter::once((self.reference.clone(), self.file.clone())).chain(
             self.more
@@ -75,15 +89,6 @@ impl Opts {
             }
             items.push((reference, file));
         }
-        let mut annotations = BTreeMap::new();
-        for a in &self.annotations {
-            match a.split_once('=') {
-                Some((k, v)) if !k.trim().is_empty() => {
-                    annotations.insert(k.trim().to_string(), v.to_string());
-                }
-                _ => bail!("invalid --annotation `{a}`: write KEY=VALUE"),
-            }
-        }
         let transport = context::transport(global, &self.registry, Some(&self.network))?;
         let runtime = context::runtime()?;
         let results = if let [(reference, file)] = items.as_slice() {
@@ -103,18 +108,7 @@ impl Opts {
         for ((reference, _), result) in items.iter().zip(results) {
             match result {
                 Ok(outcome) => {
-                    output::status(&format!(
-                        "{} {} ({}, {} uploaded{})",
-                        output::good("pushed"),
-                        outcome.reference,
-                        output::human_size(outcome.file.size),
-                        output::human_size(outcome.uploaded_bytes),
-                        if outcome.skipped_blobs > 0 {
-                            format!(", {} blob(s) already present", outcome.skipped_blobs)
-                        } else {
-                            String::new()
-                        }
-                    ));
+                    report(&outcome);
                     outcomes.push(outcome);
                 }
                 Err(e) if single => return Err(e.into()),
@@ -144,4 +138,19 @@ impl Opts {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+fn report(outcome: &PushOutcome) {
+    output::status(&format!(
+        "{} {} ({}, {} uploaded{})",
+        output::good("pushed"),
+        outcome.reference,
+        output::human_size(outcome.file.size),
+        output::human_size(outcome.uploaded_bytes),
+        if outcome.skipped_blobs > 0 {
+            format!(", {} blob(s) already present", outcome.skipped_blobs)
+        } else {
+            String::new()
+        }
+    ));
 }

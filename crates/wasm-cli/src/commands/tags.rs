@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use wasm_registry::{Repository, tags};
+use wasm_registry::{Location, Repository, location_tags, tags};
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
 use crate::context;
@@ -13,9 +13,11 @@ use crate::output;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   wasm tags ghcr.io/me/hello
-  wasm tags localhost:5000/hello --json")]
+  wasm tags localhost:5000/hello --json
+  wasm tags oci:./layout
+  wasm tags oci-archive:deps.tar")]
 pub(crate) struct Opts {
-    /// The repository: [REGISTRY/]REPOSITORY
+    /// The repository: [REGISTRY/]REPOSITORY, or an image layout: oci:DIR or oci-archive:FILE
     repository: String,
     #[command(flatten)]
     registry: RegistryOpts,
@@ -27,9 +29,21 @@ pub(crate) struct Opts {
 
 impl Opts {
     pub(crate) fn run(self, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-        let repository = Repository::parse(&self.repository)?;
+        let location = Location::parse(&self.repository)?;
         let transport = context::transport(global, &self.registry, Some(&self.network))?;
-        let tags = context::runtime()?.block_on(tags(&transport, &repository))?;
+        let (repository, tags) = match location {
+            Location::Layout(layout) => {
+                let shown = layout.to_string();
+                let tags = context::runtime()?
+                    .block_on(location_tags(&transport, &Location::Layout(layout)))?;
+                (shown, tags)
+            }
+            Location::Registry(_) => {
+                let repository = Repository::parse(&self.repository)?;
+                let tags = context::runtime()?.block_on(tags(&transport, &repository))?;
+                (repository.to_string(), tags)
+            }
+        };
         if self.json.json {
             output::json(&serde_json::json!({
                 "repository": repository.to_string(),

@@ -241,7 +241,10 @@ pub async fn push(
 /// Its `created` is the file's modification time (or SOURCE_DATE_EPOCH), not the time of the
 /// push: pushing the same file again yields the same config blob, so a re-push uploads
 /// nothing. The manifest's annotation records when it was pushed.
-fn wasm_config_blob(file: &WasmFile, path: &Path) -> Result<(Vec<u8>, String), RegistryError> {
+pub(crate) fn wasm_config_blob(
+    file: &WasmFile,
+    path: &Path,
+) -> Result<(Vec<u8>, String), RegistryError> {
     let created = source_date_epoch()
         .or_else(|| file_mtime(path))
         .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
@@ -265,7 +268,7 @@ fn wasm_config_blob(file: &WasmFile, path: &Path) -> Result<(Vec<u8>, String), R
 }
 
 /// The manifest bytes of `file` with its config and `annotations`.
-fn manifest_of(
+pub(crate) fn manifest_of(
     file: &WasmFile,
     path: &Path,
     config_bytes: &[u8],

@@ -12,7 +12,7 @@ use crate::reference::{Reference, Repository};
 use crate::session::Transport;
 
 /// A Wasm config is a few KiB; more than this is refused.
-const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
 
 /// What `inspect` found.
 #[derive(Debug, Clone, Serialize)]
@@ -58,17 +58,33 @@ pub async fn inspect_reference(
             MAX_CONFIG_BYTES,
         )
         .await?;
+    inspection_of(
+        reference.to_string(),
+        wasm,
+        &config,
+        session.registry.as_str(),
+    )
+}
+
+/// What `inspect` shows of a checked manifest and its config blob (from `origin`, a registry
+/// or a layout).
+pub(crate) fn inspection_of(
+    source: String,
+    wasm: crate::manifest::WasmManifest,
+    config: &[u8],
+    origin: &str,
+) -> Result<Inspection, RegistryError> {
     let config: oci_wasm::WasmConfig =
-        crate::manifest::parse_wasm_config(&config).map_err(|e| RegistryError::Protocol {
-            registry: session.registry.to_string(),
-            problem: format!("the config of {reference} is not a Wasm config: {e}"),
+        crate::manifest::parse_wasm_config(config).map_err(|e| RegistryError::Protocol {
+            registry: origin.to_owned(),
+            problem: format!("the config of {source} is not a Wasm config: {e}"),
         })?;
     let (imports, exports) = config
         .component
         .map(|c| (c.imports, c.exports))
         .unwrap_or_default();
     Ok(Inspection {
-        source: reference.to_string(),
+        source,
         manifest_digest: Some(wasm.digest),
         wasm: WasmFile {
             kind: if config.os == oci_wasm::MODULE_OS {
@@ -146,6 +162,24 @@ pub async fn tags(
         .await?;
     sort_tags(&mut tags);
     Ok(tags)
+}
+
+/// The tags at a location: a registry repository's (the reference's tag is ignored), or an
+/// image layout's, sorted as [`tags()`] sorts them.
+pub async fn location_tags(
+    transport: &Transport,
+    location: &crate::location::Location,
+) -> Result<Vec<String>, RegistryError> {
+    match location {
+        crate::location::Location::Registry(r) => tags(transport, &r.to_repository()).await,
+        crate::location::Location::Layout(l) => {
+            let opened = crate::layout::OpenLayout::read(l)?;
+            let mut tags = opened.layout.tags()?;
+            sort_tags(&mut tags);
+            tags.dedup();
+            Ok(tags)
+        }
+    }
 }
 
 /// Sorts tags: versions (`1.2.3`, `v1.2.3-rc.1`) by semantic version, then the rest by name.

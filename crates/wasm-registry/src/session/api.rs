@@ -30,6 +30,15 @@ pub(crate) struct RawManifest {
     pub(crate) digest: String,
 }
 
+/// What a manifest `PUT` answered.
+#[derive(Clone, Debug)]
+pub(crate) struct PutManifest {
+    /// The digest of the bytes sent.
+    pub(crate) digest: String,
+    /// Whether the registry answered `OCI-Subject` (it indexes referrers itself).
+    pub(crate) subject: bool,
+}
+
 /// What a `HEAD` of a manifest tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ManifestHead {
@@ -404,25 +413,89 @@ impl Session {
         media_type: &'static str,
         shown: &str,
     ) -> Result<String, RegistryError> {
+        Ok(self
+            .put_manifest_as(repository, tag, bytes, media_type, shown)
+            .await?
+            .digest)
+    }
+
+    /// `PUT` of manifest bytes of any media type under `reference` (a tag or its digest), byte
+    /// for byte; says whether the registry acknowledged a `subject` (`OCI-Subject`, the sign
+    /// of a registry with the Referrers API, OCI distribution spec 1.1).
+    pub(crate) async fn put_manifest_as(
+        &self,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+        shown: &str,
+    ) -> Result<PutManifest, RegistryError> {
+        let content_type = HeaderValue::from_str(media_type).map_err(|_| {
+            self.protocol(format!(
+                "the manifest of {shown} has media type `{media_type}`, which is not a header value"
+            ))
+        })?;
         let bytes = bytes::Bytes::copy_from_slice(bytes);
         let body = move || reqwest::Body::from(bytes.clone());
-        self.retry
+        let subject = self
+            .retry
             .run(&format!("writing the manifest of {shown}"), || async {
                 let mut call = Call::new(
                     Method::PUT,
-                    Target::Path(format!("v2/{repository}/manifests/{tag}")),
+                    Target::Path(format!("v2/{repository}/manifests/{reference}")),
                     repository,
                     shown.to_owned(),
                     Action::Push,
                 );
-                call.headers
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
+                call.headers.insert(CONTENT_TYPE, content_type.clone());
                 call.body = Some(&body);
                 call.limit = Some(self.timeout);
-                self.request(&call).await.map(drop)
+                let response = self.request(&call).await?;
+                Ok(response.headers().contains_key("OCI-Subject"))
             })
             .await?;
-        Ok(sha256_digest(body().as_bytes().unwrap_or_default()))
+        Ok(PutManifest {
+            digest: sha256_digest(body().as_bytes().unwrap_or_default()),
+            subject,
+        })
+    }
+
+    /// `GET` of the Referrers API (`/v2/R/referrers/DIGEST`): the image index listing the
+    /// referrers of `digest`, or `None` when the registry has no such API (404).
+    pub(crate) async fn get_referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+        shown: &str,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let what = format!("listing the referrers of {shown}");
+        self.retry
+            .run(&what, || async {
+                let mut call = Call::new(
+                    Method::GET,
+                    Target::Path(format!("v2/{repository}/referrers/{digest}")),
+                    repository,
+                    shown.to_owned(),
+                    Action::Pull,
+                );
+                call.headers
+                    .insert(ACCEPT, HeaderValue::from_static(crate::manifest::OCI_INDEX));
+                call.pass = &[404];
+                call.limit = Some(self.timeout);
+                let response = self.request(&call).await?;
+                if response.status().as_u16() == 404 {
+                    return Ok(None);
+                }
+                let bytes = self
+                    .read_body(response, MAX_MANIFEST_BYTES, &what, |_| {
+                        self.protocol(format!(
+                            "the referrers of {shown} are more than {MAX_MANIFEST_BYTES} bytes"
+                        ))
+                    })
+                    .await?;
+                Ok(Some(bytes))
+            })
+            .await
     }
 
     /// The tags of a repository, following `Link: <...>; rel="next"` pages.
