@@ -1035,8 +1035,17 @@ fn counts_text(results: &Results) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The verdict on the target whose name starts with `prefix`.
+    pub(crate) fn verdict_of(targets: &[Target], prefix: &str) -> Verdict {
+        targets
+            .iter()
+            .find(|t| t.name.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no target starts with {prefix:?}"))
+            .verdict
+    }
 
     fn sample(ms: u64, rss_kib: u64) -> Sample {
         Sample {
@@ -1115,13 +1124,7 @@ mod tests {
             "{table}"
         );
         let targets = targets(&r);
-        let verdict = |prefix: &str| {
-            targets
-                .iter()
-                .find(|t| t.name.starts_with(prefix))
-                .unwrap()
-                .verdict
-        };
+        let verdict = |prefix: &str| verdict_of(&targets, prefix);
         assert_eq!(verdict("pull of 64 MiB"), Verdict::Fail);
         assert_eq!(verdict("push of 64 MiB ≤ 0.6"), Verdict::Pass);
         assert_eq!(verdict("push of 64 MiB ≤ 1.15"), Verdict::Pass);

@@ -44,6 +44,35 @@ struct Remote<'a> {
     password: Option<&'a str>,
 }
 
+impl<'a> Remote<'a> {
+    /// `registry`, behind `proxy` when given; with token auth from `token` (the token server,
+    /// the password, and user and password in base64 for a Docker config) when given.
+    fn new(
+        registry: &'a LocalRegistry,
+        proxy: Option<&'a LatencyProxy>,
+        token: Option<(&'a TokenServer, &'a str, &str)>,
+    ) -> Self {
+        let addr = proxy
+            .map_or(registry.addr(), LatencyProxy::addr)
+            .to_string();
+        Remote {
+            access: if token.is_some() {
+                Access::Token
+            } else {
+                Access::Anonymous
+            },
+            registry,
+            docker_config: token.map(|(_, _, auth)| {
+                format!("{{\"auths\":{{\"{addr}\":{{\"auth\":\"{auth}\"}}}}}}")
+            }),
+            addr,
+            proxy,
+            token_server: token.map(|(server, _, _)| server),
+            password: token.map(|(_, password, _)| password),
+        }
+    }
+}
+
 /// What one command did: its wall time and the traffic it caused.
 struct Observed {
     wall: Duration,
@@ -84,46 +113,14 @@ pub(super) fn run(
     let anonymous_proxy = LatencyProxy::start(bench.registry.addr(), round_trip)?;
     let token_registry_proxy = LatencyProxy::start(token_registry.addr(), round_trip)?;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
-    let login = |addr: &str| format!("{{\"auths\":{{\"{addr}\":{{\"auth\":\"{auth}\"}}}}}}");
+    let logged_in = Some((&token_server, password.as_str(), auth.as_str()));
     let remotes = [
-        Remote {
-            access: Access::Anonymous,
-            registry: bench.registry,
-            addr: anonymous_proxy.addr().to_string(),
-            proxy: Some(&anonymous_proxy),
-            token_server: None,
-            docker_config: None,
-            password: None,
-        },
-        Remote {
-            access: Access::Token,
-            registry: &token_registry,
-            addr: token_registry_proxy.addr().to_string(),
-            proxy: Some(&token_registry_proxy),
-            token_server: Some(&token_server),
-            docker_config: Some(login(&token_registry_proxy.addr().to_string())),
-            password: Some(&password),
-        },
+        Remote::new(bench.registry, Some(&anonymous_proxy), None),
+        Remote::new(&token_registry, Some(&token_registry_proxy), logged_in),
     ];
     let direct = [
-        Remote {
-            access: Access::Anonymous,
-            registry: bench.registry,
-            addr: bench.registry.addr().to_string(),
-            proxy: None,
-            token_server: None,
-            docker_config: None,
-            password: None,
-        },
-        Remote {
-            access: Access::Token,
-            registry: &token_registry,
-            addr: token_registry.addr().to_string(),
-            proxy: None,
-            token_server: Some(&token_server),
-            docker_config: Some(login(&token_registry.addr().to_string())),
-            password: Some(&password),
-        },
+        Remote::new(bench.registry, None, None),
+        Remote::new(&token_registry, None, logged_in),
     ];
 
     let mut latency = Latency {
@@ -467,10 +464,10 @@ fn shorten(uri: &str) -> String {
         None => path.to_owned(),
     };
     // Upload session ids are UUIDs: one placeholder for all.
-    if let Some(at) = path.find("/blobs/uploads/") {
-        if path.len() > at + "/blobs/uploads/".len() {
-            path = format!("{}UUID", &path[..at + "/blobs/uploads/".len()]);
-        }
+    if let Some(at) = path.find("/blobs/uploads/")
+        && path.len() > at + "/blobs/uploads/".len()
+    {
+        path = format!("{}UUID", &path[..at + "/blobs/uploads/".len()]);
     }
     let path = shorten_digests(&path);
     let kept: Vec<String> = query

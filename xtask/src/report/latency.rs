@@ -437,13 +437,7 @@ mod tests {
     #[test]
     fn targets_judge_medians_and_the_worst_run_of_counts() {
         let targets = targets(&latency());
-        let verdict = |prefix: &str| {
-            targets
-                .iter()
-                .find(|t| t.name.starts_with(prefix))
-                .map(|t| t.verdict)
-                .unwrap()
-        };
+        let verdict = |prefix: &str| crate::report::tests::verdict_of(&targets, prefix);
         assert_eq!(verdict("pull of a small"), Verdict::Pass);
         assert_eq!(verdict("push of a new small"), Verdict::Pass);
         assert_eq!(verdict("anonymous pull"), Verdict::Pass);
