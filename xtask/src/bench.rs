@@ -1253,18 +1253,7 @@ struct Wkg {
 
 /// `target/bench-peers/bin/wkg`, else `wkg` on PATH, if it can push to a plain-HTTP registry.
 fn find_wkg(peers_dir: &Path) -> Result<Wkg, String> {
-    let local = peers_dir.join("bin").join("wkg");
-    let program = if local.is_file() {
-        local
-    } else if let Some(path) = env::var_os("PATH").and_then(|path| {
-        env::split_paths(&path)
-            .map(|dir| dir.join("wkg"))
-            .find(|p| p.is_file())
-    }) {
-        path
-    } else {
-        return Err("not installed (`cargo xtask bench --peers` installs it)".to_owned());
-    };
+    let program = find_wkg_program(peers_dir)?;
     let help = cmd::output(Command::new(&program).args(["oci", "push", "--help"]))
         .map_err(|e| format!("`wkg oci push --help` failed: {e:#}"))?;
     if !help.contains("--insecure") {
@@ -1358,11 +1347,8 @@ fn find_oras(peers_dir: &Path, work: &Path) -> Result<Result<Oras, String>> {
     }))
 }
 
-/// The wkg the figures compare with: the version the issues measured.
-const WKG_VERSION: &str = "0.16.1";
-
-/// `--peers`: installs wkg and oras into `dir` unless there; a failure is reported, not fatal.
-fn install_peers(dir: &Path) {
+/// Installs wkg into `dir` unless there; a failure is reported, not fatal.
+pub(crate) fn install_wkg(dir: &Path) {
     if dir.join("bin").join("wkg").is_file() {
         println!("wkg: already in {}", dir.join("bin").display());
     } else {
@@ -1390,6 +1376,33 @@ fn install_peers(dir: &Path) {
             ),
         }
     }
+}
+
+/// The wkg the figures compare with: the version the issues measured.
+const WKG_VERSION: &str = "0.16.1";
+
+/// `target/bench-peers/bin/wkg`, else `wkg` on PATH.
+///
+/// # Errors
+///
+/// Where neither is, a reason for the user.
+pub(crate) fn find_wkg_program(peers_dir: &Path) -> Result<PathBuf, String> {
+    let local = peers_dir.join("bin").join("wkg");
+    if local.is_file() {
+        return Ok(local);
+    }
+    env::var_os("PATH")
+        .and_then(|path| {
+            env::split_paths(&path)
+                .map(|dir| dir.join("wkg"))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| "not installed (`cargo xtask bench --peers` installs it)".to_owned())
+}
+
+/// `--peers`: installs wkg and oras into `dir` unless there; a failure is reported, not fatal.
+fn install_peers(dir: &Path) {
+    install_wkg(dir);
     let python_dir = dir.join("python");
     let mut probe = Command::new("python3");
     probe

@@ -15,6 +15,7 @@ mod demo;
 mod deps;
 mod fuzz;
 mod generator;
+mod interop;
 mod interrupt;
 mod registry;
 mod report;
@@ -56,6 +57,8 @@ enum Command {
     Bench(bench::Options),
     /// Build the cargo-fuzz targets in fuzz/ and run each for a while
     Fuzz(fuzz::Options),
+    /// WIT packages between `wasm` and the real wkg binary, both ways, against a local registry
+    Interop(interop::Options),
 }
 
 impl Command {
@@ -68,6 +71,7 @@ impl Command {
             Command::Demo => demo::run(),
             Command::Bench(options) => bench::run(&options),
             Command::Fuzz(options) => fuzz::run(&options),
+            Command::Interop(options) => interop::run(&options),
         }
     }
 }
@@ -185,7 +189,9 @@ pub(crate) mod tests {
     #[test]
     fn help_lists_every_command_and_the_exit_status() {
         let help = Cli::command().render_help().to_string();
-        for command in ["ci", "deps", "registry", "demo", "bench", "fuzz", "help"] {
+        for command in [
+            "ci", "deps", "registry", "demo", "bench", "fuzz", "interop", "help",
+        ] {
             assert!(
                 help.contains(&format!("\n  {command} ")),
                 "{command}: {help}"
