@@ -317,12 +317,22 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
         "{}",
         out.stderr
     );
+    let lock = read(&sandbox, "work/wasm.lock");
+    assert_eq!(lock.matches("kind = \"wit\"").count(), 3, "{lock}");
+    assert_eq!(lock.matches("text-digest = \"sha256:").count(), 3, "{lock}");
+
+    // Without the cache, the texts on disk (their digests in the lock) are enough: no request.
+    std::fs::remove_dir_all(sandbox.cache_home()).unwrap();
+    let (requests, hits) = (registry.requests().len(), discovery.hits());
+    let out = fetch(&sandbox, &[]);
+    out.assert_success();
     assert_eq!(
-        read(&sandbox, "work/wasm.lock")
-            .matches("kind = \"wit\"")
-            .count(),
-        3
+        out.stderr,
+        "up to date: acme:app uses 3 WIT package(s), all as wasm.lock pins them (no network \
+         request)\n"
     );
+    assert_eq!(registry.requests().len(), requests, "no registry request");
+    assert_eq!(discovery.hits(), hits, "no discovery request");
 }
 
 #[test]
@@ -441,6 +451,15 @@ fn add_install_build_and_publish_of_wit_packages() {
         out.stderr
     );
     let requests = registry.requests().len();
+    let out = sandbox.wasm().arg("install").run();
+    out.assert_success();
+    assert_eq!(
+        out.stderr,
+        "up to date: 3 package(s) match wasm.lock (no network request)\n"
+    );
+    assert_eq!(registry.requests().len(), requests);
+    // Even without the cache: the lock has the digest of each text.
+    std::fs::remove_dir_all(sandbox.cache_home()).unwrap();
     let out = sandbox.wasm().arg("install").run();
     out.assert_success();
     assert_eq!(
