@@ -468,12 +468,45 @@ fn add_install_build_and_publish_of_wit_packages() {
     );
     assert_eq!(registry.requests().len(), requests);
 
+    // `update` moves a WIT dependency within its requirement (^0.2.0), and the packages it
+    // uses follow; the old version's directory goes.
+    push(
+        &sandbox,
+        &format!("{prefix}/tst/http:0.2.1"),
+        &encode_wit(
+            &HTTP.replace("tst:http@0.2.0;", "tst:http@0.2.1;"),
+            &[IO, CLOCKS],
+        ),
+    );
+    let out = sandbox
+        .wasm()
+        .args(["update", "tst:http", "--color", "never"])
+        .run();
+    out.assert_success();
+    assert!(
+        out.stderr.contains("updated tst:http 0.2.0 (sha256:")
+            && out
+                .stderr
+                .contains("installed tst:http 0.2.1 -> wit/deps/tst-http-0.2.1/package.wit")
+            && out
+                .stderr
+                .contains("removed wit/deps/tst-http-0.2.0/package.wit"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sandbox.path(DEPS[2]).exists(), "{}", out.stderr);
+    assert!(
+        sandbox
+            .path("work/wit/deps/tst-http-0.2.1/package.wit")
+            .is_file()
+    );
+
     // A team interface using the fetched packages: built, then published from its WIT text.
     sandbox.write_file(
         "work/wit/team.wit",
         "package tst:team@1.0.0;\n\ninterface greet {\n  use tst:io/streams@0.2.0.{input-stream};\n  \
          greet: func(name: string) -> input-stream;\n}\n\nworld team {\n  export greet;\n  \
-         import tst:http/handler@0.2.0;\n}\n",
+         import tst:http/handler@0.2.1;\n}\n",
     );
     let out = sandbox
         .wasm()
@@ -503,7 +536,7 @@ fn add_install_build_and_publish_of_wit_packages() {
     assert_eq!(json["wit"]["interfaces"][0], "greet");
     assert_eq!(
         json["wit"]["uses"],
-        serde_json::json!(["tst:clocks@0.2.0", "tst:http@0.2.0", "tst:io@0.2.0"])
+        serde_json::json!(["tst:clocks@0.2.0", "tst:http@0.2.1", "tst:io@0.2.0"])
     );
 
     let out = sandbox.wasm().args(["publish", "--color", "never"]).run();
@@ -539,7 +572,11 @@ fn add_install_build_and_publish_of_wit_packages() {
         .args(["remove", "tst:http", "--color", "never"])
         .run();
     out.assert_success();
-    assert!(!sandbox.path(DEPS[2]).exists(), "{}", out.stderr);
+    assert!(
+        !sandbox.path("work/wit/deps/tst-http-0.2.1").exists(),
+        "{}",
+        out.stderr
+    );
     let lock = read(&sandbox, "work/wasm.lock");
     assert!(!lock.contains("name = \"tst:http\""), "{lock}");
     assert!(!read(&sandbox, "work/wasm.toml").contains("tst:http"));

@@ -493,9 +493,16 @@ pub async fn install<R: PackageRegistry>(
             action,
         });
     }
+    // A WIT package's path names its version: an updated one leaves its old file behind.
+    let superseded = new_lock.packages.values().filter_map(|entry| {
+        let before = old.packages.get(&entry.name)?;
+        let path = project.install_path(before);
+        (path != project.install_path(entry)).then_some(path)
+    });
     let removed_files: Vec<PathBuf> = dropped
         .iter()
         .map(|p| project.install_path(p))
+        .chain(superseded)
         .filter(|p| p.exists())
         .collect();
     let lock_changes = project.lock.as_ref() != Some(&new_lock);
