@@ -189,6 +189,29 @@ fn resolve_tree(dir: &Path) -> Vec<String> {
     names
 }
 
+/// `wasm wit fetch` says all `count` packages are as locked, and neither the registry nor the
+/// discovery server got a request.
+#[track_caller]
+fn assert_up_to_date_without_requests(
+    sandbox: &Sandbox,
+    discovery: &DiscoveryServer,
+    count: usize,
+) {
+    let registry = shared_anonymous();
+    let (requests, hits) = (registry.requests().len(), discovery.hits());
+    let out = fetch(sandbox, &[]);
+    out.assert_success();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "up to date: acme:app uses {count} WIT package(s), all as wasm.lock pins them (no \
+             network request)\n"
+        )
+    );
+    assert_eq!(registry.requests().len(), requests, "no registry request");
+    assert_eq!(discovery.hits(), hits, "no discovery request");
+}
+
 const DEPS: [&str; 4] = [
     "work/wit/deps/tst-cli-0.2.0/package.wit",
     "work/wit/deps/tst-clocks-0.2.0/package.wit",
@@ -255,16 +278,7 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
     );
 
     // Nothing changed: no request to the registry or the discovery server.
-    let (requests, hits) = (registry.requests().len(), discovery.hits());
-    let out = fetch(&sandbox, &[]);
-    out.assert_success();
-    assert_eq!(
-        out.stderr,
-        "up to date: acme:app uses 4 WIT package(s), all as wasm.lock pins them (no network \
-         request)\n"
-    );
-    assert_eq!(registry.requests().len(), requests, "no registry request");
-    assert_eq!(discovery.hits(), hits, "no discovery request");
+    assert_up_to_date_without_requests(&sandbox, &discovery, 4);
     assert_eq!(
         read(&sandbox, "work/wasm.lock"),
         lock,
@@ -272,6 +286,7 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
     );
 
     // --offline from the lock and the cache: a deleted tree comes back, still without a request.
+    let requests = registry.requests().len();
     std::fs::remove_dir_all(sandbox.path("work/wit/deps")).unwrap();
     let out = fetch(&sandbox, &["--offline"]);
     out.assert_success();
@@ -323,16 +338,7 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
 
     // Without the cache, the texts on disk (their digests in the lock) are enough: no request.
     std::fs::remove_dir_all(sandbox.cache_home()).unwrap();
-    let (requests, hits) = (registry.requests().len(), discovery.hits());
-    let out = fetch(&sandbox, &[]);
-    out.assert_success();
-    assert_eq!(
-        out.stderr,
-        "up to date: acme:app uses 3 WIT package(s), all as wasm.lock pins them (no network \
-         request)\n"
-    );
-    assert_eq!(registry.requests().len(), requests, "no registry request");
-    assert_eq!(discovery.hits(), hits, "no discovery request");
+    assert_up_to_date_without_requests(&sandbox, &discovery, 3);
 }
 
 #[test]
