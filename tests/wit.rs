@@ -189,6 +189,29 @@ fn resolve_tree(dir: &Path) -> Vec<String> {
     names
 }
 
+/// `wasm wit fetch` says all `count` packages are as locked, and neither the registry nor the
+/// discovery server got a request.
+#[track_caller]
+fn assert_up_to_date_without_requests(
+    sandbox: &Sandbox,
+    discovery: &DiscoveryServer,
+    count: usize,
+) {
+    let registry = shared_anonymous();
+    let (requests, hits) = (registry.requests().len(), discovery.hits());
+    let out = fetch(sandbox, &[]);
+    out.assert_success();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "up to date: acme:app uses {count} WIT package(s), all as wasm.lock pins them (no \
+             network request)\n"
+        )
+    );
+    assert_eq!(registry.requests().len(), requests, "no registry request");
+    assert_eq!(discovery.hits(), hits, "no discovery request");
+}
+
 const DEPS: [&str; 4] = [
     "work/wit/deps/tst-cli-0.2.0/package.wit",
     "work/wit/deps/tst-clocks-0.2.0/package.wit",
@@ -255,16 +278,7 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
     );
 
     // Nothing changed: no request to the registry or the discovery server.
-    let (requests, hits) = (registry.requests().len(), discovery.hits());
-    let out = fetch(&sandbox, &[]);
-    out.assert_success();
-    assert_eq!(
-        out.stderr,
-        "up to date: acme:app uses 4 WIT package(s), all as wasm.lock pins them (no network \
-         request)\n"
-    );
-    assert_eq!(registry.requests().len(), requests, "no registry request");
-    assert_eq!(discovery.hits(), hits, "no discovery request");
+    assert_up_to_date_without_requests(&sandbox, &discovery, 4);
     assert_eq!(
         read(&sandbox, "work/wasm.lock"),
         lock,
@@ -272,6 +286,7 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
     );
 
     // --offline from the lock and the cache: a deleted tree comes back, still without a request.
+    let requests = registry.requests().len();
     std::fs::remove_dir_all(sandbox.path("work/wit/deps")).unwrap();
     let out = fetch(&sandbox, &["--offline"]);
     out.assert_success();
@@ -317,12 +332,13 @@ fn fetch_closes_a_chain_and_a_diamond_through_discovery_and_locks_them() {
         "{}",
         out.stderr
     );
-    assert_eq!(
-        read(&sandbox, "work/wasm.lock")
-            .matches("kind = \"wit\"")
-            .count(),
-        3
-    );
+    let lock = read(&sandbox, "work/wasm.lock");
+    assert_eq!(lock.matches("kind = \"wit\"").count(), 3, "{lock}");
+    assert_eq!(lock.matches("text-digest = \"sha256:").count(), 3, "{lock}");
+
+    // Without the cache, the texts on disk (their digests in the lock) are enough: no request.
+    std::fs::remove_dir_all(sandbox.cache_home()).unwrap();
+    assert_up_to_date_without_requests(&sandbox, &discovery, 3);
 }
 
 #[test]
@@ -448,13 +464,55 @@ fn add_install_build_and_publish_of_wit_packages() {
         "up to date: 3 package(s) match wasm.lock (no network request)\n"
     );
     assert_eq!(registry.requests().len(), requests);
+    // Even without the cache: the lock has the digest of each text.
+    std::fs::remove_dir_all(sandbox.cache_home()).unwrap();
+    let out = sandbox.wasm().arg("install").run();
+    out.assert_success();
+    assert_eq!(
+        out.stderr,
+        "up to date: 3 package(s) match wasm.lock (no network request)\n"
+    );
+    assert_eq!(registry.requests().len(), requests);
+
+    // `update` moves a WIT dependency within its requirement (^0.2.0), and the packages it
+    // uses follow; the old version's directory goes.
+    push(
+        &sandbox,
+        &format!("{prefix}/tst/http:0.2.1"),
+        &encode_wit(
+            &HTTP.replace("tst:http@0.2.0;", "tst:http@0.2.1;"),
+            &[IO, CLOCKS],
+        ),
+    );
+    let out = sandbox
+        .wasm()
+        .args(["update", "tst:http", "--color", "never"])
+        .run();
+    out.assert_success();
+    assert!(
+        out.stderr.contains("updated tst:http 0.2.0 (sha256:")
+            && out
+                .stderr
+                .contains("installed tst:http 0.2.1 -> wit/deps/tst-http-0.2.1/package.wit")
+            && out
+                .stderr
+                .contains("removed wit/deps/tst-http-0.2.0/package.wit"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sandbox.path(DEPS[2]).exists(), "{}", out.stderr);
+    assert!(
+        sandbox
+            .path("work/wit/deps/tst-http-0.2.1/package.wit")
+            .is_file()
+    );
 
     // A team interface using the fetched packages: built, then published from its WIT text.
     sandbox.write_file(
         "work/wit/team.wit",
         "package tst:team@1.0.0;\n\ninterface greet {\n  use tst:io/streams@0.2.0.{input-stream};\n  \
          greet: func(name: string) -> input-stream;\n}\n\nworld team {\n  export greet;\n  \
-         import tst:http/handler@0.2.0;\n}\n",
+         import tst:http/handler@0.2.1;\n}\n",
     );
     let out = sandbox
         .wasm()
@@ -484,7 +542,7 @@ fn add_install_build_and_publish_of_wit_packages() {
     assert_eq!(json["wit"]["interfaces"][0], "greet");
     assert_eq!(
         json["wit"]["uses"],
-        serde_json::json!(["tst:clocks@0.2.0", "tst:http@0.2.0", "tst:io@0.2.0"])
+        serde_json::json!(["tst:clocks@0.2.0", "tst:http@0.2.1", "tst:io@0.2.0"])
     );
 
     let out = sandbox.wasm().args(["publish", "--color", "never"]).run();
@@ -520,7 +578,11 @@ fn add_install_build_and_publish_of_wit_packages() {
         .args(["remove", "tst:http", "--color", "never"])
         .run();
     out.assert_success();
-    assert!(!sandbox.path(DEPS[2]).exists(), "{}", out.stderr);
+    assert!(
+        !sandbox.path("work/wit/deps/tst-http-0.2.1").exists(),
+        "{}",
+        out.stderr
+    );
     let lock = read(&sandbox, "work/wasm.lock");
     assert!(!lock.contains("name = \"tst:http\""), "{lock}");
     assert!(!read(&sandbox, "work/wasm.toml").contains("tst:http"));

@@ -2,7 +2,9 @@
 //! through a local registry with the release `wasm` binary, each command shown as it runs; then
 //! the package manager (docs/packages.md): two versions of a sample package published, and a
 //! scratch project that runs `init`, `add`, shows its lock, installs again from the lock after
-//! its file is removed, and installs a second time without a single request.
+//! its file is removed, and installs a second time without a single request; and WIT packages
+//! (docs/wit.md): a team interface published from its WIT text, fetched into a world's
+//! `wit/deps` and locked, a second fetch without a single request.
 //!
 //! What must stay true: the demo never reads or writes the user's own configuration or
 //! credentials. Every `wasm` command runs with `HOME`, the XDG directories and `DOCKER_CONFIG`
@@ -158,6 +160,56 @@ fn packages(demo: &Demo<'_>, addr: &str, example: &Path) -> Result<()> {
         bail!("the second install sent {sent} request(s) to the registry; it should send none");
     }
     println!("registry access log: 0 requests during the second install");
+    wit(demo, addr, &root)
+}
+
+/// The WIT part (docs/wit.md): a team interface `demo:clock` published from its WIT text, then a
+/// world that imports it gets it into `wit/deps` with `wasm wit fetch`, locked; a second fetch
+/// sends no request.
+fn wit(demo: &Demo<'_>, addr: &str, root: &Path) -> Result<()> {
+    let api = root.join("clock-api");
+    let world = root.join("world");
+    for dir in [api.join("wit"), world.join("wit")] {
+        fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    fs::write(
+        api.join("wit/clock.wit"),
+        "package demo:clock@0.1.0;\n\ninterface wall {\n  record datetime { seconds: u64 }\n  \
+         now: func() -> datetime;\n}\n",
+    )
+    .context("could not write clock.wit")?;
+    fs::write(
+        api.join("wasm.toml"),
+        format!(
+            "[package]\nname = \"demo:clock\"\nversion = \"0.1.0\"\nwit = \"wit\"\n\n\
+             [namespaces]\ndemo = \"{addr}/packages\"\n"
+        ),
+    )
+    .context("could not write the interface's wasm.toml")?;
+    demo.wasm_in(&api, "publish (a WIT package)", &[&"publish"])?;
+
+    fs::write(
+        world.join("wit/world.wit"),
+        "package demo:app;\n\nworld app {\n  import demo:clock/wall@0.1.0;\n}\n",
+    )
+    .context("could not write world.wit")?;
+    fs::write(
+        world.join("wasm.toml"),
+        format!("[namespaces]\ndemo = \"{addr}/packages\"\n"),
+    )
+    .context("could not write the world's wasm.toml")?;
+    demo.wasm_in(&world, "wit fetch", &[&"wit", &"fetch"])?;
+    step("wit/deps/demo-clock-0.1.0/package.wit")?;
+    let fetched = fs::read_to_string(world.join("wit/deps/demo-clock-0.1.0/package.wit"))
+        .context("could not read the fetched package")?;
+    print!("{fetched}");
+    let before = access_log_lines(demo.registry);
+    demo.wasm_in(&world, "wit fetch (again)", &[&"wit", &"fetch"])?;
+    let sent = access_log_lines(demo.registry) - before;
+    if sent != 0 {
+        bail!("the second wit fetch sent {sent} request(s) to the registry; it should send none");
+    }
+    println!("registry access log: 0 requests during the second wit fetch");
     Ok(())
 }
 

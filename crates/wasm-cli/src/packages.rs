@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Args;
-use wasm_package::ops::{Action, Change, InstallReport, Project};
+use wasm_package::ops::{Action, Change, Context as OpsContext, InstallReport, Project};
+use wasm_package::wit::{self, WitOptions, WitProject};
+use wasm_package::{Kind, PackageRegistry};
 use wasm_package::{Mapper, WkgConfig};
 use wasm_registry::Transport;
 
@@ -70,6 +72,48 @@ pub(crate) fn shown(project: &Project, path: &Path) -> String {
 
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
+}
+
+/// After `add` or `update` changed WIT packages of wasm.toml: brings the packages they use into
+/// wit/deps (`wasm wit fetch` for the project) and prints what it wrote.
+pub(crate) fn follow_wit<R: PackageRegistry>(
+    cx: &OpsContext<'_, R>,
+    before: &Project,
+    report: &InstallReport,
+) -> anyhow::Result<()> {
+    let project = Project::open(&before.manifest.path)?;
+    let changed_wit = report.changes.iter().any(|change| {
+        project
+            .lock
+            .as_ref()
+            .and_then(|lock| {
+                lock.packages
+                    .values()
+                    .find(|p| p.name.to_string() == change.name)
+            })
+            .is_some_and(|p| p.kind == Kind::Wit)
+    });
+    if !changed_wit {
+        return Ok(());
+    }
+    let wit_project = WitProject {
+        wit_dir: project.manifest.root().join(&project.manifest.wit_dir),
+        lock_path: project.manifest.lock_path(),
+        manifest: Some(project.manifest.clone()),
+        lock: project.lock.clone(),
+    };
+    let wit_report =
+        context::runtime()?.block_on(wit::fetch(cx, &wit_project, WitOptions::default()))?;
+    for package in wit_report.packages.iter().filter(|p| p.written) {
+        output::status(&format!(
+            "{} {} {} -> {}",
+            output::good("fetched"),
+            package.name,
+            package.version,
+            shown(&project, &package.path)
+        ));
+    }
+    Ok(())
 }
 
 /// Prints the changes of the lock, one line each: locked, updated (old -> new), removed.

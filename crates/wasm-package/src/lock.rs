@@ -85,6 +85,9 @@ pub struct LockedPackage {
     pub layer_digest: String,
     /// The layer's size in bytes.
     pub size: u64,
+    /// For a WIT package: the digest of the WIT text written to `wit/deps` (what is checked on
+    /// disk, so that nothing changed means no request even without the cache).
+    pub text_digest: Option<String>,
 }
 
 impl LockedPackage {
@@ -177,6 +180,7 @@ impl Lock {
                     manifest_digest: p.manifest_digest.clone(),
                     layer_digest: p.layer_digest.clone(),
                     size: p.size,
+                    text_digest: p.text_digest.clone(),
                 })
                 .collect(),
         };
@@ -332,6 +336,10 @@ impl Lock {
             };
             let manifest_digest = digest("manifest-digest", raw.manifest_digest)?;
             let layer_digest = digest("layer-digest", raw.layer_digest)?;
+            let text_digest = raw
+                .text_digest
+                .map(|value| digest("text-digest", Some(value)))
+                .transpose()?;
             let size = match raw.size {
                 Some(Value::Integer(n)) if n >= 0 => n.unsigned_abs(),
                 Some(other) => {
@@ -367,6 +375,7 @@ impl Lock {
                     manifest_digest,
                     layer_digest,
                     size,
+                    text_digest,
                 },
             );
         }
@@ -394,6 +403,8 @@ struct PackageEntryToml {
     manifest_digest: String,
     layer_digest: String,
     size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_digest: Option<String>,
 }
 
 /// The file as read: every value as it comes, unknown keys refused.
@@ -420,6 +431,7 @@ struct PackageEntryValues {
     manifest_digest: Option<Value>,
     layer_digest: Option<Value>,
     size: Option<Value>,
+    text_digest: Option<Value>,
 }
 
 impl TomlTable for PackageEntryValues {
@@ -433,6 +445,7 @@ impl TomlTable for PackageEntryValues {
         "manifest-digest",
         "layer-digest",
         "size",
+        "text-digest",
     ];
 }
 
@@ -466,6 +479,7 @@ mod tests {
                     manifest_digest: digest('a'),
                     layer_digest: digest('b'),
                     size: 342,
+                    text_digest: None,
                 },
             );
         }
@@ -533,6 +547,7 @@ mod tests {
             manifest_digest: digest('c'),
             layer_digest: digest('d'),
             size: 9,
+            text_digest: Some(digest('e')),
         };
         lock.packages.insert(name.clone(), entry.clone());
         let text = lock.to_text();
@@ -573,7 +588,7 @@ mod tests {
             error(&good.replacen("size = 342", "sise = 342", 1)),
             "/p/wasm.lock:12:1: unknown key `sise` in `package.0`: did you mean `size`? (known \
              keys: `name`, `kind`, `requirement`, `version`, `registry`, `repository`, \
-             `manifest-digest`, `layer-digest`, `size`)"
+             `manifest-digest`, `layer-digest`, `size`, `text-digest`)"
         );
         assert_eq!(
             error(&good.replacen(&format!("sha256:{}", "a".repeat(64)), "sha256:abc", 1)),

@@ -287,6 +287,7 @@ pub(crate) async fn resolve_dependency<R: PackageRegistry>(
         manifest_digest: summary.digest,
         layer_digest: summary.layer_digest,
         size: summary.size,
+        text_digest: None,
     })
 }
 
@@ -430,7 +431,7 @@ pub async fn install<R: PackageRegistry>(
         tracing::info!("resolving {why}");
         network = true;
         let mut entry = resolve_dependency(cx, Some(manifest), name, dependency).await?;
-        entry.kind = crate::wit::detect_kind(cx, &entry).await?;
+        (entry.kind, entry.text_digest) = crate::wit::detect_kind(cx, &entry).await?;
         let before = old
             .packages
             .get(*name)
@@ -463,7 +464,9 @@ pub async fn install<R: PackageRegistry>(
         let present = match entry.kind {
             Kind::Component => crate::files::is_installed(&path, &entry.layer_digest, entry.size),
             // A WIT package is written as text: present when the file holds the text of the
-            // locked layer (decoded from the cache; without it, the layer is fetched again).
+            // locked layer: its `text-digest`, or (a lock without one) the text decoded from the
+            // cache; without either, the layer is fetched again.
+            Kind::Wit if crate::wit::written_text(&path, entry).is_some() => true,
             Kind::Wit => match std::fs::read_to_string(&path) {
                 Ok(text) => crate::wit::cached_text(cx, entry)
                     .await
@@ -490,9 +493,16 @@ pub async fn install<R: PackageRegistry>(
             action,
         });
     }
+    // A WIT package's path names its version: an updated one leaves its old file behind.
+    let superseded = new_lock.packages.values().filter_map(|entry| {
+        let before = old.packages.get(&entry.name)?;
+        let path = project.install_path(before);
+        (path != project.install_path(entry)).then_some(path)
+    });
     let removed_files: Vec<PathBuf> = dropped
         .iter()
         .map(|p| project.install_path(p))
+        .chain(superseded)
         .filter(|p| p.exists())
         .collect();
     let lock_changes = project.lock.as_ref() != Some(&new_lock);

@@ -11,7 +11,8 @@
 //! What must stay true:
 //! - the lock governs exactly as for components (docs/packages.md): a locked package is
 //!   fetched by its digest, a moved tag is refused, `--locked` fails on any change, `--offline`
-//!   uses the lock and the cache only, and nothing changed means no request at all;
+//!   uses the lock and the cache only, and nothing changed means no request at all (a file
+//!   whose digest is the entry's `text-digest` is up to date, and what it uses is read from it);
 //! - every package is fetched and decoded before anything is written: a failed fetch leaves
 //!   the previous `wit/deps` and `wasm.lock` as they were;
 //! - one version per package name: two packages that need different versions of one package
@@ -95,6 +96,11 @@ pub fn local_package(wit_dir: &Path) -> Result<(Use, Vec<Use>), PackageError> {
             message: format!("{}: {kind}", map.render_location(kind.span())),
         }
     })?;
+    Ok((convert_name(&group.main.name)?, uses_of(&group)?))
+}
+
+/// The foreign packages a parsed package group uses (its nested packages are its own), sorted.
+fn uses_of(group: &UnresolvedPackageGroup) -> Result<Vec<Use>, PackageError> {
     let nested: BTreeSet<String> = group.nested.iter().map(|p| p.name.to_string()).collect();
     let mut uses = BTreeSet::new();
     for package in std::iter::once(&group.main).chain(&group.nested) {
@@ -104,7 +110,22 @@ pub fn local_package(wit_dir: &Path) -> Result<(Use, Vec<Use>), PackageError> {
             }
         }
     }
-    Ok((convert_name(&group.main.name)?, uses.into_iter().collect()))
+    Ok(uses.into_iter().collect())
+}
+
+/// `sha256:HEX` of WIT text: the lock's `text-digest`.
+pub(crate) fn text_digest(text: &str) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The text at `path` when it is what the lock entry wrote there (its `text-digest`).
+pub(crate) fn written_text(path: &Path, entry: &LockedPackage) -> Option<String> {
+    let expected = entry.text_digest.as_ref()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    (text_digest(&text) == *expected).then_some(text)
 }
 
 /// Whether `dir` holds a `*.wit` file (a local WIT package; `deps/` alone is not one).
@@ -565,16 +586,42 @@ pub async fn fetch<R: PackageRegistry>(
             // A missing entry always has a reason (see above).
             (None, None) => continue,
         };
-        let bytes = obtain(
-            cx,
-            &entry,
-            from_lock,
-            options.offline,
-            tmp.path(),
-            &mut network,
-        )
-        .await?;
-        let decoded = decode(&bytes, &entry).map_err(|e| needed_by(e, &path))?;
+        // A locked package whose text is on disk as written needs no layer: what it uses is
+        // read from the text (no request, even without the cache).
+        let file = deps_path(wit_dir, &wanted.name, entry.version.as_ref());
+        let on_disk = if from_lock {
+            written_text(&file, &entry)
+        } else {
+            None
+        };
+        let decoded = match on_disk {
+            Some(text) => {
+                let group = UnresolvedPackageGroup::parse(&file, &text).map_err(|(map, e)| {
+                    PackageError::WitText {
+                        dir: wit_dir.to_owned(),
+                        message: format!("{}: {}", map.render_location(e.kind().span()), e.kind()),
+                    }
+                })?;
+                Decoded {
+                    uses: uses_of(&group)?,
+                    text,
+                }
+            }
+            None => {
+                let bytes = obtain(
+                    cx,
+                    &entry,
+                    from_lock,
+                    options.offline,
+                    tmp.path(),
+                    &mut network,
+                )
+                .await?;
+                decode(&bytes, &entry).map_err(|e| needed_by(e, &path))?
+            }
+        };
+        let mut entry = entry;
+        entry.text_digest = Some(text_digest(&decoded.text));
         let mut next = path.clone();
         next.push(format!("{}@{}", entry.name, entry.describe_version()));
         for u in decoded.uses {
@@ -821,19 +868,20 @@ fn temp_dir() -> Result<tempfile::TempDir, PackageError> {
 /// The kind of a freshly resolved package, from its layer (`add` and `install` decide the kind
 /// from the artifact; the oci-wasm config does not say): the layer is pulled through the cache,
 /// so that installing it afterwards makes no further request.
+/// Returns the kind, and for a WIT package the digest of its text (the lock's `text-digest`).
 pub(crate) async fn detect_kind<R: PackageRegistry>(
     cx: &Context<'_, R>,
     entry: &LockedPackage,
-) -> Result<Kind, PackageError> {
+) -> Result<(Kind, Option<String>), PackageError> {
     if entry.size > MAX_WIT_PACKAGE {
-        return Ok(Kind::Component);
+        return Ok((Kind::Component, None));
     }
     let tmp = temp_dir()?;
     let mut network = false;
     let bytes = obtain(cx, entry, false, false, tmp.path(), &mut network).await?;
     Ok(match Artifact::of(&bytes) {
-        Artifact::Wit(_) => Kind::Wit,
-        _ => Kind::Component,
+        Artifact::Wit(summary) => (Kind::Wit, Some(text_digest(&summary.text))),
+        _ => (Kind::Component, None),
     })
 }
 

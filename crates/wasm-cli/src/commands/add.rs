@@ -3,10 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use wasm_package::ops::Project;
 use wasm_package::ops::{AddTarget, Context, InstallOptions, add};
-use wasm_package::wit::{self, WitOptions, WitProject};
-use wasm_package::{Kind, RegistryClient, RegistryPrefix};
+use wasm_package::{RegistryClient, RegistryPrefix};
 
 use crate::cli::{GlobalOpts, JsonOpt};
 use crate::context;
@@ -71,37 +69,7 @@ impl Opts {
         ))?;
         packages::print_report(&setup.project, &report, self.json.json)?;
         // A WIT package goes to wit/deps; the packages it uses follow it there (`wit fetch`).
-        let name = match &target {
-            AddTarget::Name { name, .. } | AddTarget::Reference { name, .. } => name,
-        };
-        let project = Project::open(&setup.project.manifest.path)?;
-        if project
-            .lock
-            .as_ref()
-            .and_then(|l| l.packages.get(name))
-            .is_some_and(|p| p.kind == Kind::Wit)
-        {
-            let wit_project = WitProject {
-                wit_dir: project.manifest.root().join(&project.manifest.wit_dir),
-                lock_path: project.manifest.lock_path(),
-                manifest: Some(project.manifest.clone()),
-                lock: project.lock.clone(),
-            };
-            let wit_report = context::runtime()?.block_on(wit::fetch(
-                &cx,
-                &wit_project,
-                WitOptions::default(),
-            ))?;
-            for package in wit_report.packages.iter().filter(|p| p.written) {
-                output::status(&format!(
-                    "{} {} {} -> {}",
-                    output::good("fetched"),
-                    package.name,
-                    package.version,
-                    packages::shown(&project, &package.path)
-                ));
-            }
-        }
+        packages::follow_wit(&cx, &setup.project, &report)?;
         Ok(ExitCode::SUCCESS)
     }
 }

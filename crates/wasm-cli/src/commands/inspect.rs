@@ -120,6 +120,7 @@ struct Shown<'a> {
     #[serde(flatten)]
     inspection: &'a Inspection,
     /// Present for a WIT package: decided from the layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
     wit: Option<&'a WitSummary>,
 }
 

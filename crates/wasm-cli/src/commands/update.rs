@@ -70,6 +70,9 @@ impl Opts {
             output::status("every dependency is at the newest version its requirement allows");
         }
         packages::print_report(&setup.project, &report, self.json.json)?;
+        if !self.dry_run {
+            packages::follow_wit(&cx, &setup.project, &report)?;
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
