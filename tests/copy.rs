@@ -248,6 +248,19 @@ fn bad_layouts_are_refused_with_exact_messages() {
         "error: empty is not an OCI image layout: it has no `oci-layout` file; give the layout's \
          root directory (the one holding `oci-layout`, `index.json` and `blobs/`)\n"
     );
+    sandbox.write_file("work/notes.tar", b"not a tar file\n");
+    assert_eq!(
+        fails("oci-archive:notes.tar:1"),
+        "error: cannot unpack the archive notes.tar\n  caused by: failed to iterate over archive\n  \
+         caused by: failed to read entire block\n"
+    );
+    // A tar of something else.
+    std::fs::write(sandbox.path("work/other.tar"), tar_of_one_file()).unwrap();
+    assert_eq!(
+        fails("oci-archive:other.tar:1"),
+        "error: other.tar is not an OCI image layout archive: it has no `oci-layout` file at its \
+         top; make one with `wasm copy REF oci-archive:FILE` (or `skopeo copy`)\n"
+    );
     assert_eq!(
         fails("oci:good:2"),
         "error: oci:good has no tag `2` (its tags: 1)\n"
@@ -280,6 +293,31 @@ fn bad_layouts_are_refused_with_exact_messages() {
         )
     );
     assert_eq!(manifest_status(registry, &target_repo(&target), "1"), 404);
+}
+
+/// A tar archive holding one file, `readme`, made by hand (a 512-byte header, the content
+/// padded to 512 bytes, two empty blocks), so that the test needs no `tar` program.
+fn tar_of_one_file() -> Vec<u8> {
+    let content = b"not a layout\n";
+    let mut header = [0u8; 512];
+    header[..6].copy_from_slice(b"readme");
+    header[100..107].copy_from_slice(b"0000644");
+    header[108..115].copy_from_slice(b"0000000");
+    header[116..123].copy_from_slice(b"0000000");
+    header[124..135].copy_from_slice(format!("{:011o}", content.len()).as_bytes());
+    header[136..147].copy_from_slice(b"00000000000");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut tar = header.to_vec();
+    let mut block = [0u8; 512];
+    block[..content.len()].copy_from_slice(content);
+    tar.extend_from_slice(&block);
+    tar.extend_from_slice(&[0u8; 1024]);
+    tar
 }
 
 fn target_repo(reference: &str) -> String {
