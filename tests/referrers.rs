@@ -216,6 +216,8 @@ impl FakeReferrersApi {
                         with_one.clone(),
                         "application/vnd.oci.image.index.v1+json",
                     )
+                } else if path == format!("/v2/app/blobs/{}", sha256_digest(b"{}")) {
+                    (200, b"{}".to_vec(), "application/octet-stream")
                 } else if path.starts_with(referrers) {
                     (
                         200,
@@ -265,4 +267,25 @@ fn the_referrers_api_is_used_where_a_registry_has_it() {
     // The tag schema was not consulted.
     let seen = fake.seen.lock().unwrap().clone();
     assert!(!seen.iter().any(|p| p.contains("sha256-")), "{seen:?}");
+
+    // Copied with its referrer to a registry without the API: recorded there in the tag schema.
+    let registry = crate::support::shared_anonymous();
+    let target = registry.reference(&unique_repo("referrers/from-api"), "1");
+    let copied = json_of(
+        &sandbox,
+        &[
+            "copy",
+            "-r",
+            "--plain-http",
+            &format!("{}/app:1", fake.host),
+            &target,
+        ],
+    );
+    assert_eq!(copied["referrers_found_by"], "api");
+    let found = json_of(&sandbox, &["discover", &target]);
+    assert_eq!(found["found_by"], "tag-schema");
+    assert_eq!(
+        shape(&found["referrers"]),
+        [("application/vnd.example.api".to_owned(), vec![])]
+    );
 }
