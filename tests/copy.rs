@@ -519,7 +519,7 @@ fn a_locked_project_installs_from_an_archive_with_networking_refused() {
 }
 
 #[test]
-fn a_source_that_breaks_or_stalls_midway_is_read_again_and_the_copy_completes() {
+fn a_source_or_target_that_breaks_or_stalls_midway_is_tried_again_and_the_copy_completes() {
     let registry = shared_anonymous();
     let sandbox = Sandbox::new();
     let repo = unique_repo("copy/flaky-source");
@@ -567,4 +567,34 @@ fn a_source_that_breaks_or_stalls_midway_is_read_again_and_the_copy_completes() 
         ));
         assert_eq!(std::fs::read(blob).unwrap(), bytes, "{target}");
     }
+
+    // A target that takes the upload and then answers nothing: stalled after --timeout, and
+    // the upload is made again.
+    let proxy = FaultProxy::start(
+        &registry.host,
+        Fault::Stall {
+            after_bytes: 0,
+            times: 1,
+        }
+        .on(&["PUT"], &layer[7..]),
+    );
+    let target = unique_repo("copy/stalled-target");
+    let started = std::time::Instant::now();
+    let out = sandbox
+        .wasm()
+        .args([
+            "copy",
+            "oci:broken:1",
+            &proxy.reference(&target, "1"),
+            "--timeout",
+            "2",
+        ])
+        .run();
+    out.assert_success();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(proxy.faulted(), 1);
+    assert_eq!(
+        raw_manifest(registry, &target, "1", ""),
+        raw_manifest(registry, &repo, "1", "")
+    );
 }

@@ -35,7 +35,7 @@ use crate::location::{LayoutTarget, Location};
 use crate::manifest::{Descriptor, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST};
 use crate::progress::Progress;
 use crate::reference::Reference;
-use crate::session::{Session, Transport};
+use crate::session::{Session, Transport, Watchdog};
 
 /// How to copy.
 #[derive(Clone, Copy, Debug)]
@@ -375,7 +375,12 @@ impl Store {
                 };
                 let checked = open().await?;
                 let verdict = checked.verdict.clone();
-                let stream = Mutex::new(Some(checked.stream));
+                // The registry reads the body as fast as it stores it: when it stops reading
+                // for the session's timeout, the upload fails as stalled (and is retried).
+                let watchdog = Watchdog::new();
+                let touch = watchdog.clone();
+                let stream =
+                    Mutex::new(Some(checked.stream.inspect(move |_| touch.touch()).boxed()));
                 // The body is made once per request; a request sent again (it is not, after
                 // the upload's POST was authorized) gets an empty body, which the registry
                 // refuses by its digest.
@@ -383,9 +388,14 @@ impl Store {
                     Some(s) => reqwest::Body::wrap_stream(s),
                     None => reqwest::Body::from(Vec::new()),
                 };
-                let sent = session
-                    .finish_upload(repository, &location, &blob.digest, size, &body, None)
-                    .await;
+                let sent = tokio::select! {
+                    sent = session.finish_upload(repository, &location, &blob.digest, size, &body, None) => sent,
+                    () = watchdog.stalled(session.timeout) => Err(RegistryError::Stalled {
+                        registry: session.registry.to_string(),
+                        what: format!("the upload of {}", blob.digest),
+                        after: session.timeout,
+                    }),
+                };
                 match (sent, verdict.error()) {
                     (_, Some(source_error)) => Err(source_error),
                     (Err(e), None) => Err(e),
