@@ -129,6 +129,36 @@ fn a_copy_within_one_registry_mounts_the_blobs() {
         raw_manifest(registry, &to, "1", ""),
         raw_manifest(registry, &from, "1", "")
     );
+
+    // Several tags at once, into a registry: concurrently, one summary each, in order.
+    sandbox.push_ok(&registry.reference(&from, "2"), hello_wasm());
+    let tagged = unique_repo("copy/mount-tags");
+    let copies = copy_json(
+        &sandbox,
+        &[
+            &format!("{}/{from}", registry.host),
+            &format!("{}/{tagged}", registry.host),
+            "--tags",
+            "1,2",
+        ],
+    );
+    let targets: Vec<&str> = copies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            registry.reference(&tagged, "1"),
+            registry.reference(&tagged, "2")
+        ]
+    );
+    assert_eq!(
+        raw_manifest(registry, &tagged, "2", ""),
+        raw_manifest(registry, &from, "2", "")
+    );
 }
 
 #[test]

@@ -774,6 +774,31 @@ pub async fn copy(
     Ok(outcomes.remove(0))
 }
 
+/// Copies each `(source, target)` pair (what `copy --tags` does): into registries `tag_jobs`
+/// pairs at a time, into layouts one after the other (each copy rewrites the layout's
+/// `index.json`, an archive whole). One result per pair, in order.
+pub async fn copy_each(
+    transport: &Transport,
+    pairs: &[(Location, Location)],
+    options: CopyOptions,
+    tag_jobs: usize,
+    progress: Arc<dyn Progress>,
+) -> Vec<Result<CopyOutcome, RegistryError>> {
+    let into_layout = pairs
+        .iter()
+        .any(|(_, target)| matches!(target, Location::Layout(_)));
+    let jobs = if into_layout { 1 } else { tag_jobs.max(1) };
+    let copies: Vec<_> = pairs
+        .iter()
+        .map(|(source, target)| copy(transport, source, target, options, progress.clone()))
+        .collect();
+    // `buffered` keeps the order of the pairs.
+    futures_util::stream::iter(copies)
+        .buffered(jobs)
+        .collect()
+        .await
+}
+
 /// Copies several sources into one target, opened once (an archive is packed once, at the
 /// end, and only when every copy succeeded): what `copy --lock` does.
 pub async fn copy_all(
