@@ -546,6 +546,21 @@ fn a_locked_project_installs_from_an_archive_with_networking_refused() {
         "{}",
         out.stderr
     );
+    // Without the lock there is nothing to install from.
+    std::fs::remove_file(sandbox.path("work/wasm.lock")).unwrap();
+    let out = sandbox
+        .wasm()
+        .args(["install", "--from", "oci-archive:deps.tar"])
+        .without_network()
+        .run();
+    out.assert_status(1);
+    assert_eq!(
+        out.stderr,
+        "error: --from installs exactly what wasm.lock pins, but wasm.lock is missing:\n  - \
+         `acme:app` is not in wasm.lock\n  - `acme:lib` is not in wasm.lock\nrun `wasm install` \
+         where the registries are reachable, then `wasm copy --lock wasm.lock` into the layout \
+         again\n"
+    );
 }
 
 #[test]

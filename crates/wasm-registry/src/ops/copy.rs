@@ -686,6 +686,13 @@ impl Checked {
                             let e = fail(source.wrong_size(&expected, size, seen), &verdict);
                             Some((Err(e), (stream, hasher, seen, verdict, true)))
                         }
+                        // An empty blob has had no chunk to check its digest on.
+                        None if size == 0 && hasher.finish() != expected => {
+                            let actual = digest_of_nothing(&expected);
+                            let e = fail(source.mismatch(&expected, &actual), &verdict);
+                            let hasher = StreamingDigest::for_digest(&expected);
+                            Some((Err(e), (stream, hasher, seen, verdict, true)))
+                        }
                         None => None,
                     }
                 }
@@ -696,6 +703,11 @@ impl Checked {
             verdict,
         }
     }
+}
+
+/// The digest of no bytes, in the algorithm of `expected`.
+fn digest_of_nothing(expected: &str) -> String {
+    StreamingDigest::for_digest(expected).finish()
 }
 
 /// Where a blob comes from, for messages.
