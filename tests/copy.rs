@@ -129,6 +129,36 @@ fn a_copy_within_one_registry_mounts_the_blobs() {
         raw_manifest(registry, &to, "1", ""),
         raw_manifest(registry, &from, "1", "")
     );
+
+    // Several tags at once, into a registry: concurrently, one summary each, in order.
+    sandbox.push_ok(&registry.reference(&from, "2"), hello_wasm());
+    let tagged = unique_repo("copy/mount-tags");
+    let copies = copy_json(
+        &sandbox,
+        &[
+            &format!("{}/{from}", registry.host),
+            &format!("{}/{tagged}", registry.host),
+            "--tags",
+            "1,2",
+        ],
+    );
+    let targets: Vec<&str> = copies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            registry.reference(&tagged, "1"),
+            registry.reference(&tagged, "2")
+        ]
+    );
+    assert_eq!(
+        raw_manifest(registry, &tagged, "2", ""),
+        raw_manifest(registry, &from, "2", "")
+    );
 }
 
 #[test]
@@ -248,6 +278,19 @@ fn bad_layouts_are_refused_with_exact_messages() {
         "error: empty is not an OCI image layout: it has no `oci-layout` file; give the layout's \
          root directory (the one holding `oci-layout`, `index.json` and `blobs/`)\n"
     );
+    sandbox.write_file("work/notes.tar", b"not a tar file\n");
+    assert_eq!(
+        fails("oci-archive:notes.tar:1"),
+        "error: cannot unpack the archive notes.tar\n  caused by: failed to iterate over archive\n  \
+         caused by: failed to read entire block\n"
+    );
+    // A tar of something else.
+    std::fs::write(sandbox.path("work/other.tar"), tar_of_one_file()).unwrap();
+    assert_eq!(
+        fails("oci-archive:other.tar:1"),
+        "error: other.tar is not an OCI image layout archive: it has no `oci-layout` file at its \
+         top; make one with `wasm copy REF oci-archive:FILE` (or `skopeo copy`)\n"
+    );
     assert_eq!(
         fails("oci:good:2"),
         "error: oci:good has no tag `2` (its tags: 1)\n"
@@ -280,6 +323,31 @@ fn bad_layouts_are_refused_with_exact_messages() {
         )
     );
     assert_eq!(manifest_status(registry, &target_repo(&target), "1"), 404);
+}
+
+/// A tar archive holding one file, `readme`, made by hand (a 512-byte header, the content
+/// padded to 512 bytes, two empty blocks), so that the test needs no `tar` program.
+fn tar_of_one_file() -> Vec<u8> {
+    let content = b"not a layout\n";
+    let mut header = [0u8; 512];
+    header[..6].copy_from_slice(b"readme");
+    header[100..107].copy_from_slice(b"0000644");
+    header[108..115].copy_from_slice(b"0000000");
+    header[116..123].copy_from_slice(b"0000000");
+    header[124..135].copy_from_slice(format!("{:011o}", content.len()).as_bytes());
+    header[136..147].copy_from_slice(b"00000000000");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut tar = header.to_vec();
+    let mut block = [0u8; 512];
+    block[..content.len()].copy_from_slice(content);
+    tar.extend_from_slice(&block);
+    tar.extend_from_slice(&[0u8; 1024]);
+    tar
 }
 
 fn target_repo(reference: &str) -> String {
@@ -478,10 +546,25 @@ fn a_locked_project_installs_from_an_archive_with_networking_refused() {
         "{}",
         out.stderr
     );
+    // Without the lock there is nothing to install from.
+    std::fs::remove_file(sandbox.path("work/wasm.lock")).unwrap();
+    let out = sandbox
+        .wasm()
+        .args(["install", "--from", "oci-archive:deps.tar"])
+        .without_network()
+        .run();
+    out.assert_status(1);
+    assert_eq!(
+        out.stderr,
+        "error: --from installs exactly what wasm.lock pins, but wasm.lock is missing:\n  - \
+         `acme:app` is not in wasm.lock\n  - `acme:lib` is not in wasm.lock\nrun `wasm install` \
+         where the registries are reachable, then `wasm copy --lock wasm.lock` into the layout \
+         again\n"
+    );
 }
 
 #[test]
-fn a_source_that_breaks_or_stalls_midway_is_read_again_and_the_copy_completes() {
+fn a_source_or_target_that_breaks_or_stalls_midway_is_tried_again_and_the_copy_completes() {
     let registry = shared_anonymous();
     let sandbox = Sandbox::new();
     let repo = unique_repo("copy/flaky-source");
@@ -529,4 +612,34 @@ fn a_source_that_breaks_or_stalls_midway_is_read_again_and_the_copy_completes() 
         ));
         assert_eq!(std::fs::read(blob).unwrap(), bytes, "{target}");
     }
+
+    // A target that takes the upload and then answers nothing: stalled after --timeout, and
+    // the upload is made again.
+    let proxy = FaultProxy::start(
+        &registry.host,
+        Fault::Stall {
+            after_bytes: 0,
+            times: 1,
+        }
+        .on(&["PUT"], &layer[7..]),
+    );
+    let target = unique_repo("copy/stalled-target");
+    let started = std::time::Instant::now();
+    let out = sandbox
+        .wasm()
+        .args([
+            "copy",
+            "oci:broken:1",
+            &proxy.reference(&target, "1"),
+            "--timeout",
+            "2",
+        ])
+        .run();
+    out.assert_success();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(proxy.faulted(), 1);
+    assert_eq!(
+        raw_manifest(registry, &target, "1", ""),
+        raw_manifest(registry, &repo, "1", "")
+    );
 }

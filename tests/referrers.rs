@@ -189,11 +189,40 @@ impl FakeReferrersApi {
         let log = seen.clone();
         let subject_for_thread = subject_digest.clone();
         let thread = std::thread::spawn(move || {
-            for request in server.incoming_requests() {
+            for mut request in server.incoming_requests() {
                 let path = request.url().to_string();
-                log.lock().unwrap().push(path.clone());
+                let method = request.method().as_str().to_owned();
+                log.lock().unwrap().push(format!("{method} {path}"));
+                let mut sent = Vec::new();
+                drop(std::io::Read::read_to_end(request.as_reader(), &mut sent));
                 let manifests = "/v2/app/manifests/";
                 let referrers = "/v2/app/referrers/";
+                // Writes (what `attach` sends): blobs are missing, uploads and manifests are
+                // taken, and a manifest `PUT` is acknowledged with `OCI-Subject`.
+                let answer = match method.as_str() {
+                    "HEAD" if path.starts_with("/v2/app/blobs/") => Some((404, None, None)),
+                    "POST" => Some((202, Some("/v2/app/blobs/uploads/u1"), None)),
+                    "PUT" if path.starts_with("/v2/app/blobs/uploads/") => Some((201, None, None)),
+                    "PUT" if path.starts_with(manifests) => {
+                        Some((201, None, Some(sha256_digest(&sent))))
+                    }
+                    _ => None,
+                };
+                if let Some((status, location, subject)) = answer {
+                    let mut response = tiny_http::Response::empty(status);
+                    if let Some(location) = location {
+                        response = response.with_header(
+                            tiny_http::Header::from_bytes("Location", location).unwrap(),
+                        );
+                    }
+                    if let Some(digest) = subject {
+                        response = response.with_header(
+                            tiny_http::Header::from_bytes("OCI-Subject", digest).unwrap(),
+                        );
+                    }
+                    drop(request.respond(response));
+                    continue;
+                }
                 let (status, body, media_type) = if path == "/v2/" {
                     (200, b"{}".to_vec(), "application/json")
                 } else if path == format!("{manifests}1")
@@ -216,6 +245,8 @@ impl FakeReferrersApi {
                         with_one.clone(),
                         "application/vnd.oci.image.index.v1+json",
                     )
+                } else if path == format!("/v2/app/blobs/{}", sha256_digest(b"{}")) {
+                    (200, b"{}".to_vec(), "application/octet-stream")
                 } else if path.starts_with(referrers) {
                     (
                         200,
@@ -265,4 +296,52 @@ fn the_referrers_api_is_used_where_a_registry_has_it() {
     // The tag schema was not consulted.
     let seen = fake.seen.lock().unwrap().clone();
     assert!(!seen.iter().any(|p| p.contains("sha256-")), "{seen:?}");
+
+    // Attached there: the registry acknowledges the subject, so no tag-schema index is written.
+    let file = sandbox.write_file("work/note.txt", b"a note");
+    let attached = json_of(
+        &sandbox,
+        &[
+            "attach",
+            "--plain-http",
+            &format!("{}/app:1", fake.host),
+            file.to_str().unwrap(),
+            "--artifact-type",
+            "text/plain",
+        ],
+    );
+    assert_eq!(attached["recorded_by"], "api");
+    let seen = fake.seen.lock().unwrap().clone();
+    let puts: Vec<&String> = seen
+        .iter()
+        .filter(|p| p.starts_with("PUT /v2/app/manifests/"))
+        .collect();
+    assert_eq!(
+        puts,
+        [&format!(
+            "PUT /v2/app/manifests/{}",
+            attached["digest"].as_str().unwrap()
+        )]
+    );
+
+    // Copied with its referrer to a registry without the API: recorded there in the tag schema.
+    let registry = crate::support::shared_anonymous();
+    let target = registry.reference(&unique_repo("referrers/from-api"), "1");
+    let copied = json_of(
+        &sandbox,
+        &[
+            "copy",
+            "-r",
+            "--plain-http",
+            &format!("{}/app:1", fake.host),
+            &target,
+        ],
+    );
+    assert_eq!(copied["referrers_found_by"], "api");
+    let found = json_of(&sandbox, &["discover", &target]);
+    assert_eq!(found["found_by"], "tag-schema");
+    assert_eq!(
+        shape(&found["referrers"]),
+        [("application/vnd.example.api".to_owned(), vec![])]
+    );
 }

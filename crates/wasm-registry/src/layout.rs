@@ -44,6 +44,16 @@ pub enum LayoutError {
         /// The directory.
         path: PathBuf,
     },
+    /// An archive has no `oci-layout` file at its top.
+    #[error(
+        "{} is not an OCI image layout archive: it has no `oci-layout` file at its top; make one \
+         with `wasm copy REF oci-archive:FILE` (or `skopeo copy`)",
+        path.display()
+    )]
+    NotALayoutArchive {
+        /// The archive.
+        path: PathBuf,
+    },
     /// `oci-layout` names another version.
     #[error(
         "{} has imageLayoutVersion `{version}`; only `{LAYOUT_VERSION}` is supported",
@@ -556,12 +566,7 @@ impl OpenLayout {
         }
         let temp = unpack(&location.path)?;
         let layout = Layout::open(temp.path())
-            .map_err(|e| match e {
-                LayoutError::NotALayout { .. } => LayoutError::NotALayout {
-                    path: location.path.clone(),
-                },
-                other => other,
-            })?
+            .map_err(|e| in_archive(e, &location.path))?
             .shown_as(shown);
         Ok(OpenLayout {
             layout,
@@ -583,7 +588,9 @@ impl OpenLayout {
         } else {
             tempdir()?
         };
-        let layout = Layout::create(temp.path())?.shown_as(shown);
+        let layout = Layout::create(temp.path())
+            .map_err(|e| in_archive(e, &location.path))?
+            .shown_as(shown);
         Ok(OpenLayout {
             layout,
             archive: Some((location.path.clone(), temp)),
@@ -596,6 +603,17 @@ impl OpenLayout {
             pack(temp.path(), path)?;
         }
         Ok(())
+    }
+}
+
+/// An archive without `oci-layout` is named as the archive, not the directory it was unpacked
+/// into.
+fn in_archive(e: LayoutError, archive: &Path) -> LayoutError {
+    match e {
+        LayoutError::NotALayout { .. } => LayoutError::NotALayoutArchive {
+            path: archive.to_path_buf(),
+        },
+        other => other,
     }
 }
 

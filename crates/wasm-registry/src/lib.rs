@@ -48,7 +48,7 @@ pub use error::{Action, CaFileProblem, RegistryError};
 pub use layout::{Layout, LayoutError, OpenLayout, REF_NAME};
 pub use location::{LayoutLocation, LayoutTarget, Location, LocationError};
 pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest};
-pub use ops::copy::{CopyOptions, CopyOutcome, ReferrersVia, copy, copy_all};
+pub use ops::copy::{CopyOptions, CopyOutcome, ReferrersVia, copy, copy_all, copy_each};
 pub use ops::discovery::{WellKnown, get_well_known};
 pub use ops::local::{inspect_layout, pull_from, pull_from_layout, push_to_layout};
 pub use ops::login::{Verified, verify_login};

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use wasm_registry::{
-    CopyOptions, CopyOutcome, LayoutTarget, Location, Reference, copy, copy_all, location_tags,
+    CopyOptions, CopyOutcome, LayoutTarget, Location, NoProgress, Reference, copy, copy_all,
+    copy_each, location_tags,
 };
 
 use crate::cli::{GlobalOpts, JsonOpt, NetworkOpts, RegistryOpts};
@@ -50,7 +51,7 @@ pub(crate) struct Opts {
     /// semver requirement matched against the source's version tags ('^1', '>=1.2, <2')
     #[arg(long, value_name = "TAGS")]
     tags: Option<String>,
-    /// How many blobs to copy at once
+    /// How many blobs to copy at once (and, with --tags into a registry, how many tags)
     #[arg(short, long, value_name = "N", env = "WASM_JOBS", default_value_t = 4)]
     jobs: usize,
     #[command(flatten)]
@@ -130,19 +131,43 @@ impl Opts {
         let selection = TagSelection::parse(selection)?;
         let available = runtime.block_on(location_tags(&transport, &source))?;
         let chosen = selection.select(&available, &source)?;
+        let pairs = chosen
+            .iter()
+            .map(|tag| Ok((with_tag(&source, tag)?, with_tag(&target, tag)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Several tags at once into a registry (--jobs of them, each with its blobs
+        // concurrently); into a layout one after the other.
+        let results = runtime.block_on(copy_each(
+            &transport,
+            &pairs,
+            options,
+            self.jobs,
+            Arc::new(NoProgress),
+        ));
         let mut outcomes = Vec::new();
-        // One tag after another (the blobs of each concurrently): an archive target is
-        // rewritten by each copy.
-        for tag in &chosen {
-            let from = with_tag(&source, tag)?;
-            let to = with_tag(&target, tag)?;
-            let outcome =
-                runtime.block_on(copy(&transport, &from, &to, options, Arc::new(Bars::new())))?;
-            report(&outcome);
-            outcomes.push(outcome);
+        let mut failed = Vec::new();
+        for ((from, _), result) in pairs.iter().zip(results) {
+            match result {
+                Ok(outcome) => {
+                    report(&outcome);
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    output::report_error(&anyhow::Error::new(e));
+                    failed.push(from.to_string());
+                }
+            }
         }
         if self.json.json {
             output::json(&outcomes)?;
+        }
+        if !failed.is_empty() {
+            bail!(
+                "{} of {} copies failed: {}",
+                failed.len(),
+                pairs.len(),
+                failed.join(", ")
+            );
         }
         Ok(ExitCode::SUCCESS)
     }

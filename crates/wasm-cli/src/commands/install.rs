@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Args;
 use wasm_package::ops::{Context, InstallOptions, install};
-use wasm_package::{LayoutSource, RegistryClient};
+use wasm_package::{LayoutSource, PackageError, RegistryClient};
 use wasm_registry::Location;
 
 use crate::cli::{GlobalOpts, JsonOpt};
@@ -69,7 +69,26 @@ impl Opts {
                 ..InstallOptions::default()
             };
             let report =
-                context::runtime()?.block_on(install(&cx, &setup.project, None, &options))?;
+                match context::runtime()?.block_on(install(&cx, &setup.project, None, &options)) {
+                    Ok(report) => report,
+                    // The lock is what the layout was made from: say so rather than `--locked`.
+                    Err(PackageError::Locked { missing, changes }) => bail!(
+                        "--from installs exactly what wasm.lock pins, but {}:\n{}\nrun `wasm \
+                     install` where the registries are reachable, then `wasm copy --lock \
+                     wasm.lock` into the layout again",
+                        if missing {
+                            "wasm.lock is missing"
+                        } else {
+                            "wasm.lock does not match wasm.toml"
+                        },
+                        changes
+                            .iter()
+                            .map(|c| format!("  - {c}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    ),
+                    Err(e) => return Err(e.into()),
+                };
             packages::print_report_from(&setup.project, &report, self.json.json, Some(from))?;
             return Ok(ExitCode::SUCCESS);
         }

@@ -35,7 +35,7 @@ use crate::location::{LayoutTarget, Location};
 use crate::manifest::{Descriptor, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST};
 use crate::progress::Progress;
 use crate::reference::Reference;
-use crate::session::{Session, Transport};
+use crate::session::{Session, Transport, Watchdog};
 
 /// How to copy.
 #[derive(Clone, Copy, Debug)]
@@ -375,7 +375,12 @@ impl Store {
                 };
                 let checked = open().await?;
                 let verdict = checked.verdict.clone();
-                let stream = Mutex::new(Some(checked.stream));
+                // The registry reads the body as fast as it stores it: when it stops reading
+                // for the session's timeout, the upload fails as stalled (and is retried).
+                let watchdog = Watchdog::new();
+                let touch = watchdog.clone();
+                let stream =
+                    Mutex::new(Some(checked.stream.inspect(move |_| touch.touch()).boxed()));
                 // The body is made once per request; a request sent again (it is not, after
                 // the upload's POST was authorized) gets an empty body, which the registry
                 // refuses by its digest.
@@ -383,9 +388,14 @@ impl Store {
                     Some(s) => reqwest::Body::wrap_stream(s),
                     None => reqwest::Body::from(Vec::new()),
                 };
-                let sent = session
-                    .finish_upload(repository, &location, &blob.digest, size, &body, None)
-                    .await;
+                let sent = tokio::select! {
+                    sent = session.finish_upload(repository, &location, &blob.digest, size, &body, None) => sent,
+                    () = watchdog.stalled(session.timeout) => Err(RegistryError::Stalled {
+                        registry: session.registry.to_string(),
+                        what: format!("the upload of {}", blob.digest),
+                        after: session.timeout,
+                    }),
+                };
                 match (sent, verdict.error()) {
                     (_, Some(source_error)) => Err(source_error),
                     (Err(e), None) => Err(e),
@@ -676,6 +686,13 @@ impl Checked {
                             let e = fail(source.wrong_size(&expected, size, seen), &verdict);
                             Some((Err(e), (stream, hasher, seen, verdict, true)))
                         }
+                        // An empty blob has had no chunk to check its digest on.
+                        None if size == 0 && hasher.finish() != expected => {
+                            let actual = digest_of_nothing(&expected);
+                            let e = fail(source.mismatch(&expected, &actual), &verdict);
+                            let hasher = StreamingDigest::for_digest(&expected);
+                            Some((Err(e), (stream, hasher, seen, verdict, true)))
+                        }
                         None => None,
                     }
                 }
@@ -686,6 +703,11 @@ impl Checked {
             verdict,
         }
     }
+}
+
+/// The digest of no bytes, in the algorithm of `expected`.
+fn digest_of_nothing(expected: &str) -> String {
+    StreamingDigest::for_digest(expected).finish()
 }
 
 /// Where a blob comes from, for messages.
@@ -762,6 +784,31 @@ pub async fn copy(
     )
     .await?;
     Ok(outcomes.remove(0))
+}
+
+/// Copies each `(source, target)` pair (what `copy --tags` does): into registries `tag_jobs`
+/// pairs at a time, into layouts one after the other (each copy rewrites the layout's
+/// `index.json`, an archive whole). One result per pair, in order.
+pub async fn copy_each(
+    transport: &Transport,
+    pairs: &[(Location, Location)],
+    options: CopyOptions,
+    tag_jobs: usize,
+    progress: Arc<dyn Progress>,
+) -> Vec<Result<CopyOutcome, RegistryError>> {
+    let into_layout = pairs
+        .iter()
+        .any(|(_, target)| matches!(target, Location::Layout(_)));
+    let jobs = if into_layout { 1 } else { tag_jobs.max(1) };
+    let copies: Vec<_> = pairs
+        .iter()
+        .map(|(source, target)| copy(transport, source, target, options, progress.clone()))
+        .collect();
+    // `buffered` keeps the order of the pairs.
+    futures_util::stream::iter(copies)
+        .buffered(jobs)
+        .collect()
+        .await
 }
 
 /// Copies several sources into one target, opened once (an archive is packed once, at the
