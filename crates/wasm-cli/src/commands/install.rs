@@ -72,7 +72,9 @@ impl Opts {
                 match context::runtime()?.block_on(install(&cx, &setup.project, None, &options)) {
                     Ok(report) => report,
                     // The lock is what the layout was made from: say so rather than `--locked`.
-                    Err(PackageError::Locked { missing, changes }) => bail!(
+                    Err(PackageError::Locked {
+                        missing, changes, ..
+                    }) => bail!(
                         "--from installs exactly what wasm.lock pins, but {}:\n{}\nrun `wasm \
                      install` where the registries are reachable, then `wasm copy --lock \
                      wasm.lock` into the layout again",
