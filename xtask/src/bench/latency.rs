@@ -123,96 +123,62 @@ pub(super) fn run(
         Remote::new(&token_registry, None, logged_in),
     ];
 
-    let mut latency = Latency {
-        round_trip,
-        series: Vec::new(),
-        traces: Vec::new(),
-        failures: Vec::new(),
+    let mut steps = Steps {
+        latency: Latency {
+            round_trip,
+            series: Vec::new(),
+            traces: Vec::new(),
+            failures: Vec::new(),
+        },
+        dropped: Vec::new(),
+        line: String::new(),
     };
-    let mut dropped: Vec<Tool> = Vec::new();
+    let out = bench.work.join("latency-out");
     for (remote, baseline) in remotes.iter().zip(&direct) {
-        let mut series: Vec<LatencySeries> = Vec::new();
         for run in 0..bench.runs {
             check_interrupt()?;
-            let mut line = format!("{} run {}/{}:", remote.access.name(), run + 1, bench.runs);
-            let repository =
-                |tool: Tool, what: &str| format!("bench/lat-{what}-{}-r{run}", tool.name());
-            // Push and pull by every tool, alternating; `wasm` first pushes what all pull.
+            steps.line = format!("{} run {}/{}:", remote.access.name(), run + 1, bench.runs);
+            let first = run == 0;
+            let reference = |remote: &Remote<'_>, tool: Tool, what: &str| {
+                format!(
+                    "{}/bench/lat-{what}-{}-r{run}:{TAG}",
+                    remote.addr,
+                    tool.name()
+                )
+            };
+            // Push and pull by every tool, alternating; every tool pulls what `wasm` pushed.
+            let pushed_by_wasm = reference(remote, Tool::Wasm, "p");
+            let mut wasm_sandboxes = None;
             let tools: Vec<Tool> = bench
                 .tools()
                 .into_iter()
-                .filter(|t| !dropped.contains(t))
+                .filter(|t| !steps.dropped.contains(t))
                 .collect();
-            let wasm_reference = format!("{}/{}:{TAG}", remote.addr, repository(Tool::Wasm, "p"));
-            let mut wasm_sandboxes = None;
-            for &tool in &tools {
+            for tool in tools {
                 let push_sandbox = sandbox_for(bench, remote)?;
-                let reference = format!("{}/{}:{TAG}", remote.addr, repository(tool, "p"));
+                let target = reference(remote, tool, "p");
                 let command =
-                    bench.push_command_at(tool, &reference, file, &push_sandbox, &remote.addr)?;
-                let pushed = observe(bench, remote, command);
-                let pushed = match pushed {
-                    Ok(observed) => observed,
-                    Err(err) if tool != Tool::Wasm => {
-                        note_failure(
-                            &mut latency,
-                            &mut dropped,
-                            tool,
-                            remote.access,
-                            "push",
-                            &err,
-                        );
-                        continue;
-                    }
-                    Err(err) => return Err(err),
-                };
-                record(
-                    &mut series,
-                    tool,
-                    Op::Push,
-                    remote.access,
-                    &pushed,
-                    &mut line,
-                );
-                if run == 0 && tool == Tool::Wasm {
-                    latency.traces.push(trace("push", remote, &pushed));
+                    bench.push_command_at(tool, &target, file, &push_sandbox, &remote.addr)?;
+                if steps
+                    .step(bench, remote, tool, Op::Push, command, first)?
+                    .is_none()
+                {
+                    continue;
                 }
                 let pull_sandbox = sandbox_for(bench, remote)?;
-                let out = bench.work.join("latency-out");
                 fresh_dir(&out)?;
                 let (command, _) = bench.pull_command_at(
                     tool,
-                    &wasm_reference,
+                    &pushed_by_wasm,
                     &out,
                     &pull_sandbox,
                     &remote.addr,
                 )?;
-                match observe(bench, remote, command) {
-                    Ok(pulled) => {
-                        record(
-                            &mut series,
-                            tool,
-                            Op::Pull,
-                            remote.access,
-                            &pulled,
-                            &mut line,
-                        );
-                        if run == 0 && tool == Tool::Wasm {
-                            latency.traces.push(trace("pull", remote, &pulled));
-                        }
-                    }
-                    Err(err) if tool != Tool::Wasm => {
-                        note_failure(
-                            &mut latency,
-                            &mut dropped,
-                            tool,
-                            remote.access,
-                            "pull",
-                            &err,
-                        );
-                        continue;
-                    }
-                    Err(err) => return Err(err),
+                if steps
+                    .step(bench, remote, tool, Op::Pull, command, first)?
+                    .is_none()
+                {
+                    continue;
                 }
                 if tool == Tool::Wasm {
                     wasm_sandboxes = Some((push_sandbox, pull_sandbox));
@@ -223,127 +189,147 @@ pub(super) fn run(
             let (push_sandbox, pull_sandbox) = wasm_sandboxes.context("wasm did not run")?;
             let command = bench.push_command_at(
                 Tool::Wasm,
-                &wasm_reference,
+                &pushed_by_wasm,
                 file,
                 &push_sandbox,
                 &remote.addr,
             )?;
-            let repushed = observe(bench, remote, command)?;
-            record(
-                &mut series,
-                Tool::Wasm,
-                Op::RePush,
-                remote.access,
-                &repushed,
-                &mut line,
-            );
-            let out = bench.work.join("latency-out");
+            steps.step(bench, remote, Tool::Wasm, Op::RePush, command, first)?;
             fresh_dir(&out)?;
             let (command, _) = bench.pull_command_at(
                 Tool::Wasm,
-                &wasm_reference,
+                &pushed_by_wasm,
                 &out,
                 &pull_sandbox,
                 &remote.addr,
             )?;
-            let repulled = observe(bench, remote, command)?;
-            record(
-                &mut series,
-                Tool::Wasm,
-                Op::RePull,
-                remote.access,
-                &repulled,
-                &mut line,
-            );
-            if run == 0 {
-                latency.traces.push(trace("re-push", remote, &repushed));
-                latency.traces.push(trace("re-pull", remote, &repulled));
-            }
+            steps.step(bench, remote, Tool::Wasm, Op::RePull, command, first)?;
 
             // The baseline: `wasm`'s push and pull without the proxy.
+            let direct_reference = reference(baseline, Tool::Wasm, "direct");
             let sandbox = sandbox_for(bench, baseline)?;
-            let reference = format!(
-                "{}/{}:{TAG}",
-                baseline.addr,
-                repository(Tool::Wasm, "direct")
-            );
-            let command =
-                bench.push_command_at(Tool::Wasm, &reference, file, &sandbox, &baseline.addr)?;
-            let observed = observe(bench, baseline, command)?;
-            record(
-                &mut series,
+            let command = bench.push_command_at(
                 Tool::Wasm,
-                Op::PushDirect,
-                remote.access,
-                &observed,
-                &mut line,
-            );
+                &direct_reference,
+                file,
+                &sandbox,
+                &baseline.addr,
+            )?;
+            steps.step(bench, baseline, Tool::Wasm, Op::PushDirect, command, false)?;
             let sandbox = sandbox_for(bench, baseline)?;
             fresh_dir(&out)?;
-            let (command, _) =
-                bench.pull_command_at(Tool::Wasm, &reference, &out, &sandbox, &baseline.addr)?;
-            let observed = observe(bench, baseline, command)?;
-            record(
-                &mut series,
+            let (command, _) = bench.pull_command_at(
                 Tool::Wasm,
-                Op::PullDirect,
-                remote.access,
-                &observed,
-                &mut line,
-            );
-            println!("{line}");
+                &direct_reference,
+                &out,
+                &sandbox,
+                &baseline.addr,
+            )?;
+            steps.step(bench, baseline, Tool::Wasm, Op::PullDirect, command, false)?;
+            println!("{}", steps.line);
         }
         // The batch, `wasm` only: one invocation each way.
         for run in 0..bench.runs {
             check_interrupt()?;
-            let mut line = format!(
+            steps.line = format!(
                 "{} batch run {}/{}:",
                 remote.access.name(),
                 run + 1,
                 bench.runs
             );
-            let sandbox = sandbox_for(bench, remote)?;
             let references: Vec<String> = (0..batch.len())
                 .map(|index| format!("{}/bench/lat-batch-r{run}/c{index:03}:{TAG}", remote.addr))
                 .collect();
+            let sandbox = sandbox_for(bench, remote)?;
             let mut push = bench.wasm_command(&sandbox);
             push.arg("push");
             for (reference, file) in references.iter().zip(batch) {
                 push.arg(reference).arg(file);
             }
-            let observed = observe(bench, remote, push)?;
-            record(
-                &mut series,
-                Tool::Wasm,
-                Op::BatchPush,
-                remote.access,
-                &observed,
-                &mut line,
-            );
+            steps.step(bench, remote, Tool::Wasm, Op::BatchPush, push, false)?;
             let sandbox = sandbox_for(bench, remote)?;
-            let out = bench.work.join("latency-out");
             fresh_dir(&out)?;
             let mut pull = bench.wasm_command(&sandbox);
             pull.arg("pull").args(&references).arg("-o").arg(&out);
-            let observed = observe(bench, remote, pull)?;
+            steps.step(bench, remote, Tool::Wasm, Op::BatchPull, pull, false)?;
             let pulled = fs::read_dir(&out)?.count();
             if pulled != batch.len() {
                 bail!("the batch pull wrote {pulled} files, not {}", batch.len());
             }
-            record(
-                &mut series,
-                Tool::Wasm,
-                Op::BatchPull,
-                remote.access,
-                &observed,
-                &mut line,
-            );
-            println!("{line}");
+            println!("{}", steps.line);
         }
-        fs::remove_dir_all(bench.work.join("latency-out")).ok();
-        latency.series.extend(series);
     }
-    Ok(latency)
+    fs::remove_dir_all(&out).ok();
+    Ok(steps.latency)
+}
+
+/// The latency mode's figures as they come in, and the peers dropped on the way.
+struct Steps {
+    latency: Latency,
+    dropped: Vec<Tool>,
+    /// The progress line of the current run.
+    line: String,
+}
+
+impl Steps {
+    /// Runs `command` as `tool`'s `op` at `remote` and records it (with its requests in
+    /// "where the round trips go" when `traced` and it is `wasm`'s). A peer that fails is
+    /// dropped from the rest of the latency steps (`Ok(None)`); `wasm` failing is an error.
+    fn step(
+        &mut self,
+        bench: &Bench<'_>,
+        remote: &Remote<'_>,
+        tool: Tool,
+        op: Op,
+        command: Command,
+        traced: bool,
+    ) -> Result<Option<Observed>> {
+        let observed = match observe(bench, remote, command) {
+            Ok(observed) => observed,
+            Err(err) if tool != Tool::Wasm => {
+                self.drop_peer(tool, remote.access, op, &err);
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        record(
+            &mut self.latency.series,
+            tool,
+            op,
+            remote.access,
+            &observed,
+            &mut self.line,
+        );
+        if traced && tool == Tool::Wasm {
+            self.latency
+                .traces
+                .push(trace(crate::report::op_text(op), remote, &observed));
+        }
+        Ok(Some(observed))
+    }
+
+    /// Drops `tool` from the latency steps, with the last line it printed as the reason.
+    fn drop_peer(&mut self, tool: Tool, access: Access, op: Op, err: &anyhow::Error) {
+        // The last line the tool printed says why; the registry's log, which `measure`
+        // appends, is about the registry.
+        let text = format!("{err:#}");
+        let printed = text.split("\nregistry log").next().unwrap_or_default();
+        let last = printed
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or_default()
+            .trim();
+        let reason = format!(
+            "{} {} ({} registry) failed: {last}",
+            tool.name(),
+            crate::report::op_text(op),
+            access.name()
+        );
+        println!("latency: {reason}; measuring without {}", tool.name());
+        self.latency.failures.push(reason);
+        self.dropped.push(tool);
+    }
 }
 
 /// A fresh sandbox, logged in to `remote` when it needs credentials.
@@ -501,34 +487,6 @@ fn shorten_digests(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-fn note_failure(
-    latency: &mut Latency,
-    dropped: &mut Vec<Tool>,
-    tool: Tool,
-    access: Access,
-    what: &str,
-    err: &anyhow::Error,
-) {
-    // The last line the tool printed says why; the registry's log, which `measure` appends,
-    // is about the registry.
-    let text = format!("{err:#}");
-    let printed = text.split("\nregistry log").next().unwrap_or_default();
-    let last = printed
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or_default()
-        .trim();
-    let reason = format!(
-        "{} {what} ({} registry) failed: {last}",
-        tool.name(),
-        access.name()
-    );
-    println!("latency: {reason}; measuring without {}", tool.name());
-    latency.failures.push(reason);
-    dropped.push(tool);
 }
 
 #[cfg(test)]
