@@ -23,6 +23,7 @@
 mod access_log;
 mod config;
 mod error;
+mod http_server;
 mod latency;
 mod probe;
 mod process;

@@ -28,13 +28,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{CertificateParams, DnType, KeyPair, PublicKeyData as _};
 use serde_json::{Value, json};
+
+use crate::http_server::{HttpReply, HttpRequest, HttpServer};
 use sha2::{Digest as _, Sha256};
 
 fn random_hex(bytes: usize) -> String {
@@ -123,10 +124,10 @@ impl TokenRequest {
 /// A running token server; stopped when dropped.
 pub struct TokenServer {
     inner: Arc<Inner>,
-    server: Arc<tiny_http::Server>,
+    /// Serves until dropped, with this.
+    _server: HttpServer,
     port: u16,
     cert_path: PathBuf,
-    thread: Option<thread::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -197,25 +198,17 @@ impl TokenServer {
             post_grants: AtomicBool::new(true),
             state: Mutex::new(State::default()),
         });
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind token server"));
-        let port = server.server_addr().to_ip().expect("IP listener").port();
-        let thread = {
-            let (inner, server) = (Arc::clone(&inner), Arc::clone(&server));
-            thread::Builder::new()
-                .name("e2e-token-server".into())
-                .spawn(move || {
-                    for request in server.incoming_requests() {
-                        inner.handle(request);
-                    }
-                })
-                .expect("start token server thread")
+        let handler = {
+            let inner = Arc::clone(&inner);
+            Arc::new(move |request: HttpRequest| inner.handle(request))
         };
+        let server = HttpServer::start("e2e-token-server", handler).expect("bind token server");
+        let port = server.addr().port();
         TokenServer {
             inner,
-            server,
+            _server: server,
             port,
             cert_path,
-            thread: Some(thread),
             _dir: None,
         }
     }
@@ -336,15 +329,6 @@ impl TokenServer {
     }
 }
 
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            drop(thread.join());
-        }
-    }
-}
-
 /// One entry of the `access` claim.
 #[derive(Debug, Clone)]
 struct Grant {
@@ -383,19 +367,12 @@ impl Reply {
 }
 
 impl Inner {
-    fn handle(&self, mut request: tiny_http::Request) {
-        let method = request.method().as_str().to_string();
-        let url = request.url().to_string();
+    fn handle(&self, request: HttpRequest) -> HttpReply {
+        let method = request.method.clone();
+        let url = request.target.clone();
         let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-        let authorization = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Authorization"))
-            .map(|h| h.value.as_str().to_string());
-        let mut body = Vec::new();
-        if method == "POST" {
-            drop(request.as_reader().read_to_end(&mut body));
-        }
+        let authorization = request.header("Authorization").map(str::to_owned);
+        let body = request.body;
         let params = match method.as_str() {
             "POST" => parse_form(&String::from_utf8_lossy(&body)),
             _ => parse_form(query),
@@ -439,14 +416,18 @@ impl Inner {
             status: reply.status,
         });
 
-        let mut response = tiny_http::Response::from_string(reply.body.to_string())
-            .with_status_code(reply.status)
-            .with_header(header("Content-Type", "application/json"));
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
         if reply.status == 401 {
-            response =
-                response.with_header(header("WWW-Authenticate", "Basic realm=\"wasm-e2e-token\""));
+            headers.push((
+                "WWW-Authenticate".to_owned(),
+                "Basic realm=\"wasm-e2e-token\"".to_owned(),
+            ));
         }
-        drop(request.respond(response));
+        HttpReply {
+            status: reply.status,
+            headers,
+            body: reply.body.to_string().into_bytes(),
+        }
     }
 
     /// `GET /token`: Basic auth or anonymous.
@@ -669,10 +650,6 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
-}
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
 }
 
 /// `Basic base64(user:password)` -> `(user, password)`.

@@ -107,7 +107,20 @@ impl Registry {
     /// launcher's readiness probes and [`Registry::request`] calls): what `wasm` and other
     /// clients sent.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        let mut requests = self.process.requests_since(0).unwrap_or_default();
+        // Distribution writes a request's access-log line after it has sent the answer, so a
+        // request that `wasm` saw answered may not be in the log yet when `wasm` has exited (seen
+        // under load). A marker request of the harness, once in the log, says that the lines of
+        // the requests answered before it are there too.
+        let marker = format!("/v2/?harness-mark={}", super::random_hex(8));
+        self.request("GET", &marker, &[], None);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut requests = loop {
+            let requests = self.process.requests_since(0).unwrap_or_default();
+            if requests.iter().any(|r| r.uri == marker) || std::time::Instant::now() > deadline {
+                break requests;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
         requests.retain(|r| r.user_agent != http::HARNESS_USER_AGENT);
         requests
     }

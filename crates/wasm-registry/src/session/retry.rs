@@ -19,7 +19,7 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// The delay before the first retry; it doubles for each further one.
     pub base_delay: Duration,
-    /// No retry starts later than this after the first attempt.
+    /// No retry starts later than this after the first attempt failed.
     pub max_total: Duration,
 }
 
@@ -85,12 +85,18 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RegistryError>>,
     {
-        let started = Instant::now();
+        // The budget counts from the first failure, not the first start: a request that
+        // hung for the whole `--timeout` still gets its retry.
+        let mut first_failure = None;
         let mut retry = 0;
         loop {
             match op().await {
                 Ok(value) => return Ok(value),
-                Err(e) => match self.next_delay(retry, started, &e) {
+                Err(e) => match self.next_delay(
+                    retry,
+                    *first_failure.get_or_insert_with(Instant::now),
+                    &e,
+                ) {
                     Some(delay) => {
                         self.wait(what, retry, delay, &e).await;
                         retry += 1;
@@ -163,6 +169,29 @@ mod tests {
             })
             .await;
         assert_eq!(result.unwrap(), 3);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_request_that_hung_past_the_budget_is_still_tried_again() {
+        // The budget (20 ms here, 60 s by default) is shorter than the first attempt, as when a
+        // request waits the whole `--timeout` (60 s by default) for an answer.
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            max_total: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        };
+        let calls = Cell::new(0);
+        let result = policy
+            .run("step", || {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                if n == 1 {
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+                async move { if n < 2 { Err(unavailable()) } else { Ok(n) } }
+            })
+            .await;
+        assert_eq!(result.unwrap(), 2);
     }
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
