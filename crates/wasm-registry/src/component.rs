@@ -225,12 +225,24 @@ fn check_with_workers(
     let mut hasher = Sha256::new();
     let mut hashed = 0usize;
     let mut released = 0usize;
+    // Where the function bodies that workers have not validated yet start (offset -> how
+    // many): their pages must stay, or the workers fault them back in after they were released
+    // and nothing releases them again (a 64 MiB push then held the whole file resident).
+    let in_flight: std::sync::Mutex<std::collections::BTreeMap<usize, usize>> =
+        std::sync::Mutex::default();
     let mut advance = |to: usize| {
         while to - hashed >= WINDOW || (to == data.len() && hashed < to) {
             let end = (hashed + WINDOW).min(to);
             hasher.update(&data[hashed..end]);
             hashed = end;
-            let page_end = hashed & !(4095);
+            let oldest = in_flight
+                .lock()
+                .expect("poisoned")
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(usize::MAX);
+            let page_end = hashed.min(oldest) & !(4095);
             if page_end > released {
                 release(released, page_end);
                 released = page_end;
@@ -249,22 +261,37 @@ fn check_with_workers(
     let receive = std::sync::Mutex::new(receive);
     let walked = std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (receive, keep_earliest) = (&receive, &keep_earliest);
+            let (receive, keep_earliest, in_flight) = (&receive, &keep_earliest, &in_flight);
             scope.spawn(move || {
                 let mut allocs = wasmparser::FuncValidatorAllocations::default();
                 loop {
                     let next = receive.lock().expect("poisoned").recv();
                     let Ok((func, body)) = next else { return };
+                    let start = body_start(&body);
                     let mut v = func.into_validator(allocs);
                     if let Err(e) = v.validate(&body) {
                         keep_earliest(e);
                     }
                     allocs = v.into_allocations();
+                    let mut in_flight = in_flight.lock().expect("poisoned");
+                    if let Some(count) = in_flight.get_mut(&start) {
+                        *count -= 1;
+                        if *count == 0 {
+                            in_flight.remove(&start);
+                        }
+                    }
                 }
             });
         }
         let send = (workers > 0).then_some(send);
-        let walked = walk(data, &send, &keep_earliest, &mut advance, &first_error);
+        let walked = walk(
+            data,
+            &send,
+            &keep_earliest,
+            &mut advance,
+            &first_error,
+            &in_flight,
+        );
         if walked.is_ok() {
             advance(data.len());
         }
@@ -294,6 +321,11 @@ fn check_with_workers(
     })
 }
 
+/// Where a function body starts in the file (0, which keeps every page, should it not fit).
+fn body_start(body: &wasmparser::FunctionBody<'_>) -> usize {
+    usize::try_from(body.range().start).unwrap_or(0)
+}
+
 /// Files from this size on have their function bodies validated on other threads.
 const PARALLEL_FROM: usize = 4 << 20;
 
@@ -312,6 +344,7 @@ fn walk<'a>(
     keep_earliest: &dyn Fn(wasmparser::BinaryReaderError),
     advance: &mut dyn FnMut(usize),
     first_error: &std::sync::Mutex<Option<wasmparser::BinaryReaderError>>,
+    in_flight: &std::sync::Mutex<std::collections::BTreeMap<usize, usize>>,
 ) -> Result<(Vec<String>, Vec<String>, usize), wasmparser::BinaryReaderError> {
     let mut validator = Validator::new();
     let mut parser = Parser::new(0);
@@ -349,6 +382,11 @@ fn walk<'a>(
                 // A worker found an invalid body: every later one has a larger offset.
                 Some(_) if first_error.lock().expect("poisoned").is_some() => {}
                 Some(send) => {
+                    *in_flight
+                        .lock()
+                        .expect("poisoned")
+                        .entry(body_start(&body))
+                        .or_default() += 1;
                     // The workers end only when `send` drops, so this cannot fail.
                     let _ = send.send((func, body));
                 }
