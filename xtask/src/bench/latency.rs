@@ -100,16 +100,23 @@ pub(super) fn run(
             .context("the token server's address")?,
         round_trip,
     )?;
-    let token_registry = Launcher::new()
-        .with_cancel(interrupt::requested)
-        .with_auth(Auth::Token {
-            realm: format!("http://{}/token", token_proxy.addr()),
-            service: TokenServer::SERVICE.to_owned(),
-            issuer: TokenServer::ISSUER.to_owned(),
-            root_cert_bundle: token_server.cert_pem_path().to_path_buf(),
-        })
-        .start()
-        .context("could not start the token-auth registry")?;
+    // Two token registries on the same token server: the far one names the token server behind
+    // its proxy as its realm, so that tokens cost their round trips too; the near one (the
+    // baseline) names the token server itself, so that nothing in the baseline is far away.
+    let token_registry_at = |realm: String| {
+        Launcher::new()
+            .with_cancel(interrupt::requested)
+            .with_auth(Auth::Token {
+                realm,
+                service: TokenServer::SERVICE.to_owned(),
+                issuer: TokenServer::ISSUER.to_owned(),
+                root_cert_bundle: token_server.cert_pem_path().to_path_buf(),
+            })
+            .start()
+            .context("could not start a token-auth registry")
+    };
+    let token_registry = token_registry_at(format!("http://{}/token", token_proxy.addr()))?;
+    let near_token_registry = token_registry_at(token_server.realm())?;
     let anonymous_proxy = LatencyProxy::start(bench.registry.addr(), round_trip)?;
     let token_registry_proxy = LatencyProxy::start(token_registry.addr(), round_trip)?;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
@@ -120,7 +127,7 @@ pub(super) fn run(
     ];
     let direct = [
         Remote::new(bench.registry, None, None),
-        Remote::new(&token_registry, None, logged_in),
+        Remote::new(&near_token_registry, None, logged_in),
     ];
 
     let mut steps = Steps {
