@@ -1378,7 +1378,7 @@ pub(crate) fn install_wkg(dir: &Path) {
     }
 }
 
-/// The wkg the figures compare with: the version the issues measured.
+/// The wkg the figures compare with (docs/benchmarks.md names it in "Machine").
 const WKG_VERSION: &str = "0.16.1";
 
 /// `target/bench-peers/bin/wkg`, else `wkg` on PATH.

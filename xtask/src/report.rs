@@ -31,7 +31,7 @@ pub(crate) enum Tool {
     Curl,
     /// Our `wasm`.
     Wasm,
-    /// `wkg oci`, the peer the issue's targets name.
+    /// `wkg oci`, the peer the targets of docs/benchmarks.md compare with.
     Wkg,
     /// The `oras` Python SDK, through a small script.
     Oras,
@@ -262,7 +262,7 @@ impl Results {
         self.stats(tool, op, size).map(|s| s.median.as_secs_f64())
     }
 
-    /// The size the issue's single-component targets are about (64 MiB), if measured.
+    /// The size the single-component targets are about (64 MiB), if measured.
     fn target_size(&self) -> Option<u64> {
         self.sizes.contains(&(64 * MIB)).then_some(64 * MIB)
     }
@@ -463,10 +463,10 @@ impl Verdict {
     }
 }
 
-/// One of issue 5's targets and what this run says about it.
+/// One of the targets docs/benchmarks.md judges, and what this run says about it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Target {
-    /// The target, as the issue states it.
+    /// The target, as docs/benchmarks.md states it.
     pub(crate) name: &'static str,
     /// Met or not.
     pub(crate) verdict: Verdict,

@@ -169,7 +169,7 @@ fn spread(values: &[usize]) -> String {
     }
 }
 
-/// The speed issue's targets at a round trip's distance.
+/// The targets at a round trip's distance (docs/benchmarks.md, "Targets").
 pub(crate) fn targets(latency: &Latency) -> Vec<Target> {
     let mut targets = Vec::new();
     let rtt = time_text(latency.round_trip);
