@@ -194,10 +194,11 @@ fn check_bytes(
             path: name.to_string(),
         });
     }
-    // Function bodies go to worker threads; the walk goes on. A small file is checked on
+    // Function bodies go to worker threads, one per core: the walk itself (parsing sections,
+    // hashing) is light and mostly waits for room in the queue. A small file is checked on
     // this thread alone: threads would cost more than they save.
     let workers = if data.len() >= PARALLEL_FROM {
-        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     } else {
         0
     };
@@ -257,7 +258,7 @@ fn check_with_workers(
             *slot = Some(e);
         }
     };
-    let (send, receive) = std::sync::mpsc::sync_channel::<Body<'_>>(QUEUED_BODIES);
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Body<'_>>>(QUEUED_BATCHES);
     let receive = std::sync::Mutex::new(receive);
     let walked = std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -266,13 +267,17 @@ fn check_with_workers(
                 let mut allocs = wasmparser::FuncValidatorAllocations::default();
                 loop {
                     let next = receive.lock().expect("poisoned").recv();
-                    let Ok((func, body)) = next else { return };
-                    let start = body_start(&body);
-                    let mut v = func.into_validator(allocs);
-                    if let Err(e) = v.validate(&body) {
-                        keep_earliest(e);
+                    let Ok(batch) = next else { return };
+                    let Some(start) = batch.first().map(|(_, body)| body_start(body)) else {
+                        continue;
+                    };
+                    for (func, body) in batch {
+                        let mut v = func.into_validator(allocs);
+                        if let Err(e) = v.validate(&body) {
+                            keep_earliest(e);
+                        }
+                        allocs = v.into_allocations();
                     }
-                    allocs = v.into_allocations();
                     let mut in_flight = in_flight.lock().expect("poisoned");
                     if let Some(count) = in_flight.get_mut(&start) {
                         *count -= 1;
@@ -326,10 +331,16 @@ fn body_start(body: &wasmparser::FunctionBody<'_>) -> usize {
     usize::try_from(body.range().start).unwrap_or(0)
 }
 
-/// Function bodies queued for the workers at most: their pages stay resident until validated,
-/// so this bounds what the parallel validation adds to memory (256 held 4.2 MiB more at 64 MiB
-/// than at 1 MiB; docs/benchmarks.md holds the target of 4 and the measured figure).
-const QUEUED_BODIES: usize = 32;
+/// Batches of function bodies queued for the workers at most: their pages stay resident until
+/// validated, so this and [`BATCH_BYTES`] bound what the parallel validation adds to memory
+/// (docs/benchmarks.md holds the target of 4 MiB between a 1 MiB and a 64 MiB push, and the
+/// measured figure).
+const QUEUED_BATCHES: usize = 4;
+
+/// Function bodies go to the workers in batches of about this many bytes: one body at a time
+/// (a compiled component has tens of thousands, most of them small) cost a thread wake-up
+/// each, a fifth of the CPU of validating a 64 MiB component.
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Files from this size on have their function bodies validated on other threads.
 const PARALLEL_FROM: usize = 4 << 20;
@@ -345,7 +356,7 @@ type Body<'a> = (
 /// it moves. Returns the top-level imports and exports and where the binary ended.
 fn walk<'a>(
     data: &'a [u8],
-    send: &Option<std::sync::mpsc::SyncSender<Body<'a>>>,
+    send: &Option<std::sync::mpsc::SyncSender<Vec<Body<'a>>>>,
     keep_earliest: &dyn Fn(wasmparser::BinaryReaderError),
     advance: &mut dyn FnMut(usize),
     first_error: &std::sync::Mutex<Option<wasmparser::BinaryReaderError>>,
@@ -358,8 +369,16 @@ fn walk<'a>(
     let mut imports = Vec::new();
     let mut exports = Vec::new();
     let mut offset = 0usize;
+    // Dropped on every way out of the walk, error or not, sending what it holds: an earlier
+    // body's error must still be found.
+    let mut batch = Batch {
+        send: send.as_ref(),
+        bodies: Vec::new(),
+        bytes: 0,
+    };
     loop {
-        let Chunk::Parsed { consumed, payload } = parser.parse(&data[offset..], true)? else {
+        let parsed = parser.parse(&data[offset..], true)?;
+        let Chunk::Parsed { consumed, payload } = parsed else {
             unreachable!("with eof = true the parser never asks for more data");
         };
         if stack.is_empty() {
@@ -377,6 +396,10 @@ fn walk<'a>(
                 _ => {}
             }
         }
+        // The bodies of a code section go before the walk moves past it.
+        if !matches!(payload, Payload::CodeSectionEntry(_)) {
+            batch.flush();
+        }
         let mut done = false;
         match validator.payload(&payload)? {
             ValidPayload::Ok => {}
@@ -386,14 +409,16 @@ fn walk<'a>(
             ValidPayload::Func(func, body) => match send {
                 // A worker found an invalid body: every later one has a larger offset.
                 Some(_) if first_error.lock().expect("poisoned").is_some() => {}
-                Some(send) => {
-                    *in_flight
-                        .lock()
-                        .expect("poisoned")
-                        .entry(body_start(&body))
-                        .or_default() += 1;
-                    // The workers end only when `send` drops, so this cannot fail.
-                    let _ = send.send((func, body));
+                Some(_) => {
+                    if batch.bodies.is_empty() {
+                        // Its pages stay until the batch is validated.
+                        *in_flight
+                            .lock()
+                            .expect("poisoned")
+                            .entry(body_start(&body))
+                            .or_default() += 1;
+                    }
+                    batch.push(func, body);
                 }
                 None => {
                     let mut v = func.into_validator(allocs);
@@ -414,6 +439,44 @@ fn walk<'a>(
         if done {
             return Ok((imports, exports, offset));
         }
+    }
+}
+
+/// Function bodies gathered for the workers, sent [`BATCH_BYTES`] at a time.
+struct Batch<'s, 'a> {
+    send: Option<&'s std::sync::mpsc::SyncSender<Vec<Body<'a>>>>,
+    bodies: Vec<Body<'a>>,
+    bytes: usize,
+}
+
+impl<'a> Batch<'_, 'a> {
+    fn push(
+        &mut self,
+        func: wasmparser::FuncToValidate<wasmparser::ValidatorResources>,
+        body: wasmparser::FunctionBody<'a>,
+    ) {
+        let range = body.range();
+        self.bytes += usize::try_from(range.end - range.start).unwrap_or(BATCH_BYTES);
+        self.bodies.push((func, body));
+        if self.bytes >= BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(send) = self.send
+            && !self.bodies.is_empty()
+        {
+            self.bytes = 0;
+            // The workers end only when `send` drops, after the walk: this cannot fail.
+            let _ = send.send(std::mem::take(&mut self.bodies));
+        }
+    }
+}
+
+impl Drop for Batch<'_, '_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -598,5 +661,25 @@ mod tests {
             }
         }
         assert!(one.contains("type mismatch"), "{one}");
+    }
+
+    /// A walk that fails after an invalid body whose batch was not sent yet still reports
+    /// that body (the earlier offset), as one thread does.
+    #[test]
+    fn an_unsent_batch_is_validated_when_the_walk_fails() {
+        let mut bad = module_of_functions(20, 100, &[10]);
+        // A section header cut short after the code section: the parser fails there, before
+        // any payload could send the batch.
+        bad.extend([0x0b, 0xff]);
+        let one = check_with_workers(&bad, "m.wasm", |_, _| {}, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(one.contains("type mismatch"), "{one}");
+        for workers in [1, 2] {
+            let many = check_with_workers(&bad, "m.wasm", |_, _| {}, workers)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(many, one);
+        }
     }
 }
