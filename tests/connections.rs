@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::component::component_of_size_seeded;
 use crate::support::fault_proxy::{Fault, FaultProxy};
+use crate::support::hostile::RecordingListener;
 use crate::support::registry::LoggedRequest;
 use crate::support::{
-    CAROL_PASSWORD, CAROL_USER, Sandbox, docker_auths, shared_anonymous, shared_token, unique_repo,
+    CAROL_PASSWORD, CAROL_USER, Sandbox, assert_no_secrets, docker_auths, non_loopback_address,
+    shared_anonymous, shared_token, unique_repo,
 };
 
 /// `METHOD PATH` of each request (query dropped, digests and upload ids shortened), in order.
@@ -188,6 +190,14 @@ fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
     let tokens = server.requests_for(&repo);
     assert_eq!(tokens.len(), 1, "one token for the push scope: {tokens:?}");
 
+    // The challenge is remembered: a later run authorizes its first request at once.
+    let remembered = remembered_challenge(&sandbox, &registry.host);
+    let text = std::fs::read_to_string(&remembered).expect("the challenge is remembered");
+    assert!(text.contains(&server.realm()), "{text}");
+    assert_no_secrets(&text, &[CAROL_PASSWORD]);
+    for secret in server.issued_secrets() {
+        assert!(!text.contains(&secret), "a token in the cache: {text}");
+    }
     let before = registry.requests().len();
     sandbox
         .wasm()
@@ -196,12 +206,100 @@ fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
         .assert_success();
     assert_eq!(
         shapes(&registry.requests()[before..], &repo),
-        ["GET /v2/", "GET manifests/REF", "GET blobs/DIGEST"]
+        ["GET manifests/REF", "GET blobs/DIGEST"]
     );
     assert_eq!(
         server.requests_for(&repo).len(),
         2,
         "one more token, for the pull scope"
+    );
+}
+
+/// Where a sandbox's runs remember the challenge of `host`.
+fn remembered_challenge(sandbox: &Sandbox, host: &str) -> std::path::PathBuf {
+    sandbox
+        .cache_home()
+        .join("wasm/challenges")
+        .join(host.replace(':', "+"))
+}
+
+#[test]
+fn a_remembered_challenge_that_no_longer_holds_is_relearnt() {
+    let (server, registry) = shared_token();
+    let repo = unique_repo("connections/rechallenge");
+    let sandbox = Sandbox::new();
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        CAROL_USER,
+        CAROL_PASSWORD,
+    )]));
+    let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 5));
+    let reference = registry.reference(&repo, "1");
+    sandbox.push_ok(&reference, &file);
+    sandbox.pull_ok(&reference, "first.wasm");
+    let remembered = remembered_challenge(&sandbox, &registry.host);
+    let learnt = std::fs::read_to_string(&remembered).expect("the challenge is remembered");
+
+    let dead_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let elsewhere = RecordingListener::start_on(non_loopback_address());
+    let stale = [
+        // The token service moved: the remembered realm does not answer.
+        format!(
+            r#"{{"scheme":"Bearer","params":{{"realm":"http://127.0.0.1:{dead_port}/token","service":"gone"}}}}"#
+        ),
+        // The registry went from Basic to tokens: Basic is refused with a Bearer challenge.
+        r#"{"scheme":"Basic","params":{"realm":"old"}}"#.to_string(),
+        // A realm that may not receive credentials (plain HTTP to another host), as a cache
+        // edited by someone else could hold: never used, relearnt from the registry.
+        format!(
+            r#"{{"scheme":"Bearer","params":{{"realm":"http://{}/token","service":"x"}}}}"#,
+            elsewhere.host()
+        ),
+        // Not a challenge at all.
+        "{ not json".to_string(),
+    ];
+    // What each run asks the registry (the blob is in the cache by now: a pull is the
+    // manifest): the challenge first where the remembered one could not be used; the request
+    // twice where the registry refused the remembered Basic challenge.
+    let relearnt = ["GET /v2/", "GET manifests/REF"];
+    let expected: [&[&str]; 4] = [
+        &relearnt,
+        &["GET manifests/REF", "GET manifests/REF"],
+        &relearnt,
+        &relearnt,
+    ];
+    for (i, (stale, expected)) in stale.iter().zip(expected).enumerate() {
+        std::fs::write(&remembered, stale).unwrap();
+        let tokens_before = server.requests_for(&repo).len();
+        let before = registry.requests().len();
+        let out = sandbox
+            .wasm()
+            .args(["pull", &reference, "-o", &format!("{i}.wasm")])
+            .run();
+        out.assert_success();
+        assert_eq!(
+            shapes(&registry.requests()[before..], &repo),
+            expected,
+            "after {stale}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&remembered).unwrap(),
+            learnt,
+            "relearnt after {stale}"
+        );
+        assert_eq!(
+            server.requests_for(&repo).len(),
+            tokens_before + 1,
+            "one token from the real realm after {stale}"
+        );
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "a remembered realm on another host got requests: {:?}",
+        elsewhere.requests()
     );
 }
 

@@ -6,7 +6,15 @@
 //! - `blobs/sha256/HEX.repos`: lines `REGISTRY/REPOSITORY` known to hold the blob (for
 //!   cross-repository mounts);
 //! - `refs/REGISTRY/REPOSITORY/TAG`: the manifest digest the tag last resolved to;
+//! - `verdicts/HEX`: what validating the file with that digest found (a re-push does not
+//!   validate again);
+//! - `schemes/REGISTRY`: the scheme (`http` or `https`) a registry on this machine speaks;
+//! - `challenges/REGISTRY`: a registry's `WWW-Authenticate` challenge, its scheme, token realm
+//!   and service only (so that a run authorizes its first request instead of asking
+//!   `GET /v2/` first; relearnt whenever the registry or its token service answers otherwise);
 //! - `tmp/`: files being written.
+//!
+//! Never in it: a credential or a token.
 //!
 //! What must stay true: a file under `blobs/` is always complete and matches its name. Blobs are
 //! written to `tmp/` and renamed into place only after their digest is checked, so two `wasm`
@@ -21,6 +29,18 @@ use sha2::{Digest as _, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::component::hex;
+use crate::session::Challenge;
+
+/// Writes a small file of the cache whole: beside it, then renamed into place, so that a reader
+/// sees the old file or the new one, never a part.
+fn write_small(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().expect("cache files have a parent");
+    fs::create_dir_all(dir)?;
+    let mut file = tempfile::Builder::new().prefix(".new-").tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
 
 /// The local cache at a root directory (created when first written).
 #[derive(Clone, Debug)]
@@ -130,13 +150,7 @@ impl Cache {
         tag: &str,
         digest: &str,
     ) -> io::Result<()> {
-        let path = self.ref_path(registry, repository, tag);
-        let dir = path.parent().expect("ref paths have a parent");
-        fs::create_dir_all(dir)?;
-        let mut file = tempfile::Builder::new().prefix(".ref-").tempfile_in(dir)?;
-        file.write_all(digest.as_bytes())?;
-        file.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        write_small(&self.ref_path(registry, repository, tag), digest.as_bytes())
     }
 
     /// The digest `tag` of a repository last resolved to.
@@ -165,14 +179,7 @@ impl Cache {
         let Some(path) = self.verdict_path(&file.digest) else {
             return Ok(());
         };
-        let dir = path.parent().expect("verdict paths have a parent");
-        fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".verdict-")
-            .tempfile_in(dir)?;
-        tmp.write_all(&serde_json::to_vec(file).unwrap_or_default())?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        write_small(&path, &serde_json::to_vec(file).unwrap_or_default())
     }
 
     fn scheme_path(&self, registry: &wasm_config::RegistryName) -> PathBuf {
@@ -197,15 +204,36 @@ impl Cache {
         registry: &wasm_config::RegistryName,
         scheme: wasm_config::Scheme,
     ) -> io::Result<()> {
-        let path = self.scheme_path(registry);
-        let dir = path.parent().expect("scheme paths have a parent");
-        fs::create_dir_all(dir)?;
-        let mut file = tempfile::Builder::new()
-            .prefix(".scheme-")
-            .tempfile_in(dir)?;
-        file.write_all(scheme.as_str().as_bytes())?;
-        file.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        write_small(&self.scheme_path(registry), scheme.as_str().as_bytes())
+    }
+
+    fn challenge_path(&self, registry: &wasm_config::RegistryName) -> PathBuf {
+        self.root
+            .join("challenges")
+            .join(registry.as_str().replace(':', "+"))
+    }
+
+    /// The challenge a registry answered with in an earlier run, if remembered.
+    pub fn challenge(&self, registry: &wasm_config::RegistryName) -> Option<Challenge> {
+        serde_json::from_slice(&fs::read(self.challenge_path(registry)).ok()?).ok()
+    }
+
+    /// Remembers a registry's challenge (`None`: forgets it), so that later runs authorize
+    /// their first request instead of asking `GET /v2/` first. The caller keeps only what
+    /// names the token service ([`Challenge::remembered`]): nothing secret is in it.
+    pub fn set_challenge(
+        &self,
+        registry: &wasm_config::RegistryName,
+        challenge: Option<&Challenge>,
+    ) -> io::Result<()> {
+        let path = self.challenge_path(registry);
+        match challenge {
+            Some(c) => write_small(&path, &serde_json::to_vec(c).unwrap_or_default()),
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
     }
 
     /// Records that `registry/repository` holds the blob `digest`.

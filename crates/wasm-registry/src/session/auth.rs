@@ -22,7 +22,7 @@ use crate::error::Action;
 use crate::plan::url_may_receive_secrets;
 
 /// A parsed `WWW-Authenticate` challenge.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Challenge {
     /// `Basic` or `Bearer` (as sent).
     pub scheme: String,
@@ -71,6 +71,32 @@ impl Challenge {
     /// The service, for Bearer challenges.
     pub fn service(&self) -> Option<&str> {
         self.params.get("service").map(String::as_str)
+    }
+
+    /// What of the challenge holds for every request to the registry, and so may be
+    /// remembered between runs: the scheme, the realm and the service (not the `scope` or
+    /// `error` of the request that was refused).
+    pub(crate) fn remembered(&self) -> Self {
+        Self {
+            scheme: self.scheme.clone(),
+            params: self
+                .params
+                .iter()
+                .filter(|(k, _)| matches!(k.as_str(), "realm" | "service"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether a challenge read back from the cache may be used: Basic, or Bearer with a
+    /// realm that may receive credentials ([`realm_is_safe`]). Anything else is relearnt from
+    /// the registry itself.
+    pub(crate) fn usable_from_cache(&self) -> bool {
+        if self.is_bearer() {
+            self.realm().is_some_and(realm_is_safe)
+        } else {
+            self.scheme.eq_ignore_ascii_case("basic")
+        }
     }
 }
 

@@ -12,6 +12,9 @@
 //! - the registry's challenge, learnt from its first 401: after that, requests carry their
 //!   authorization from the start (Basic, or a token for their scope) instead of being refused
 //!   first. The first request to a registry goes alone; the others wait for what it learns.
+//!   The challenge (scheme, realm, service: nothing secret) is remembered in the cache, so a
+//!   later run skips `GET /v2/` too; a remembered challenge that the registry contradicts (a
+//!   401 with another challenge) or whose token service fails is dropped and relearnt.
 //!
 //! Per identity (registry and credentials): access tokens by scope, fetched once and reused by
 //! every request with that scope, renewed when stale by our clock or when the registry answers
@@ -257,8 +260,10 @@ pub(crate) struct Endpoint {
 struct Learnt {
     /// The scheme; `None` while "TLS, then plain HTTP" has not been settled.
     scheme: Option<Scheme>,
-    /// The registry's challenge, once a 401 showed it.
+    /// The registry's challenge, once a 401 showed it (or remembered from an earlier run).
     challenge: Option<Challenge>,
+    /// The challenge was shown by the registry in this run, not only remembered.
+    challenge_confirmed: bool,
     /// A request has completed (answered or failed).
     settled: bool,
 }
@@ -278,6 +283,13 @@ impl Endpoint {
         if let (SchemeChoice::TlsThenPlain, Some(s)) = (plan.scheme, scheme) {
             tracing::debug!(registry = %plan.registry, scheme = %s, "scheme remembered from an earlier run");
         }
+        let challenge = cache
+            .as_ref()
+            .and_then(|c| c.challenge(&plan.registry))
+            .filter(Challenge::usable_from_cache);
+        if let Some(c) = &challenge {
+            tracing::debug!(registry = %plan.registry, scheme = %c.scheme, realm = c.realm(), "challenge remembered from an earlier run");
+        }
         Self {
             plan,
             client,
@@ -285,6 +297,7 @@ impl Endpoint {
             cache,
             learnt: Mutex::new(Learnt {
                 scheme,
+                challenge,
                 ..Learnt::default()
             }),
             first: tokio::sync::Mutex::new(()),
@@ -353,6 +366,54 @@ impl Endpoint {
 
     fn challenge(&self) -> Option<Challenge> {
         self.learnt().challenge.clone()
+    }
+
+    /// Whether the challenge in use was shown by the registry in this run.
+    fn challenge_confirmed(&self) -> bool {
+        self.learnt().challenge_confirmed
+    }
+
+    /// Records the challenge of a 401 from the registry, here and (when it differs from what
+    /// is remembered) in the cache.
+    fn learn_challenge(&self, challenge: Challenge) {
+        let remembered = challenge.remembered();
+        let changed = {
+            let mut learnt = self.learnt();
+            let changed =
+                learnt.challenge.as_ref().map(Challenge::remembered) != Some(remembered.clone());
+            learnt.challenge = Some(challenge);
+            learnt.challenge_confirmed = true;
+            changed
+        };
+        // One that a later run would not use (a realm that may not receive credentials) is
+        // not kept.
+        let kept = remembered.usable_from_cache().then_some(&remembered);
+        if changed
+            && let Some(cache) = &self.cache
+            && let Err(e) = cache.set_challenge(&self.plan.registry, kept)
+        {
+            tracing::debug!(
+                "cannot remember the challenge in {}: {e}",
+                cache.root().display()
+            );
+        }
+    }
+
+    /// Drops a remembered challenge that failed, here and in the cache.
+    fn forget_challenge(&self) {
+        {
+            let mut learnt = self.learnt();
+            learnt.challenge = None;
+            learnt.challenge_confirmed = false;
+        }
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.set_challenge(&self.plan.registry, None)
+        {
+            tracing::debug!(
+                "cannot forget the challenge in {}: {e}",
+                cache.root().display()
+            );
+        }
     }
 
     /// `GET /v2/` without credentials, learning the scheme as a first request does: for
@@ -570,7 +631,13 @@ impl Session {
         // to learn that the others need before they start: at worst each is refused once and
         // they share one anonymous token. So they all go at once (a push's existence checks
         // are one round trip, not two).
-        let mut first = if !sends_credentials && endpoint.learnt().scheme.is_some() {
+        // Nor with credentials when the challenge is known too (remembered from an earlier
+        // run): every request carries its authorization from the start.
+        let knows_enough = {
+            let learnt = endpoint.learnt();
+            learnt.scheme.is_some() && (!sends_credentials || learnt.challenge.is_some())
+        };
+        let mut first = if knows_enough {
             None
         } else {
             endpoint.first_request().await
@@ -608,7 +675,7 @@ impl Session {
             401 => {
                 if let Some(challenge) = Challenge::of(response.headers()) {
                     tracing::debug!(registry = %self.registry, scheme = %challenge.scheme, "challenge");
-                    self.endpoint.learnt().challenge = Some(challenge);
+                    self.endpoint.learn_challenge(challenge);
                 }
                 Ok(())
             }
@@ -622,9 +689,11 @@ impl Session {
     async fn request_once(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
         let endpoint = &self.endpoint;
         let what = format!("{} {}", call.method, call.repository);
-        // At most once each: authorizing after a challenge, and renewing a refused token.
+        // At most once each: authorizing after a challenge, renewing a refused token, and
+        // authorizing anew under a challenge other than the one the request was sent under.
         let mut authorized = false;
         let mut renewed = false;
+        let mut rechallenged = false;
         // Once: a remembered or probed scheme that the registry's answer contradicts.
         let mut relearnt = false;
         loop {
@@ -639,6 +708,7 @@ impl Session {
                 })?,
                 Target::Url(url) => (*url).clone(),
             };
+            let sent_under = endpoint.challenge();
             let sent = self.authorization(call, &url, scheme).await?;
             let mut builder = endpoint
                 .client
@@ -684,9 +754,22 @@ impl Session {
             if status == 401 && endpoint.plan.is_registry_origin(&url, scheme) {
                 let challenge = Challenge::of(response.headers());
                 if let Some(c) = &challenge {
-                    endpoint.learnt().challenge = Some(c.clone());
+                    endpoint.learn_challenge(c.clone());
                 }
+                let other_challenge = challenge.as_ref().map(Challenge::remembered)
+                    != sent_under.as_ref().map(Challenge::remembered);
                 match (&sent, &challenge) {
+                    // Authorization under a challenge the registry no longer makes (one
+                    // remembered from an earlier run: the registry moved its token service, or
+                    // went from Basic to tokens): once more under the one it makes now.
+                    (Sent::Basic(_) | Sent::Token { .. }, Some(_))
+                        if other_challenge && !rechallenged =>
+                    {
+                        tracing::debug!(registry = %self.registry, "the registry answers with another challenge than the one remembered; authorizing anew");
+                        rechallenged = true;
+                        self.forget_token(call, &sent);
+                        continue;
+                    }
                     // A challenge that authorization can answer: a token (with the credentials,
                     // or anonymous), or the username and password.
                     (Sent::None, Some(c))
@@ -706,7 +789,7 @@ impl Session {
                             "the registry refused the request (access token expired?); renewing the token"
                         );
                         renewed = true;
-                        self.forget_token(call);
+                        self.forget_token(call, &sent);
                         let token = self.authorization(call, &url, scheme).await?;
                         if matches!(token, Sent::Token { .. }) {
                             tracing::info!(registry = %self.registry, "renewed the access token; retrying once");
@@ -774,7 +857,18 @@ impl Session {
                 }),
             };
         }
-        let token = self.token(call, &challenge, credential).await?;
+        let token = match self.token(call, &challenge, credential).await {
+            Ok(token) => token,
+            // A challenge remembered from an earlier run whose token service fails now (moved,
+            // gone, or refusing): ask the registry for its challenge, and authorize under that.
+            Err(e) if !self.endpoint.challenge_confirmed() => {
+                tracing::debug!(registry = %self.registry, "the token request under the remembered challenge failed ({e}); asking the registry for its challenge");
+                self.endpoint.forget_challenge();
+                self.learn_challenge(call).await?;
+                return Box::pin(self.authorization(call, url, scheme)).await;
+            }
+            Err(e) => return Err(e),
+        };
         let mut value =
             HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
                 RegistryError::Protocol {
@@ -795,12 +889,21 @@ impl Session {
         scopes
     }
 
-    fn forget_token(&self, call: &Call<'_>) {
-        self.tokens
-            .by_scope
-            .lock()
-            .expect("poisoned")
-            .remove(&Self::scope_key(call));
+    /// Drops the token for `call`'s scopes if it is still the one `sent` carried: requests
+    /// refused together with the same token renew it once, not once each (a request refused
+    /// after another one renewed it keeps the new token).
+    fn forget_token(&self, call: &Call<'_>, sent: &Sent) {
+        let Sent::Token { header, .. } = sent else {
+            return;
+        };
+        let mut by_scope = self.tokens.by_scope.lock().expect("poisoned");
+        let key = Self::scope_key(call);
+        if by_scope
+            .get(&key)
+            .is_some_and(|t| header.as_bytes() == format!("Bearer {}", t.value.expose()).as_bytes())
+        {
+            by_scope.remove(&key);
+        }
     }
 
     /// The token for `call`'s scopes: the one this identity holds, or a new one (one token
