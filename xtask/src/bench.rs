@@ -473,6 +473,48 @@ impl Bench<'_> {
         }
         counts.repushes = self.runs;
         println!("{line}");
+
+        // The same file, its validation remembered by the re-pushes, to fresh repositories
+        // with nothing to mount from (the cache's record of which repositories hold the blob
+        // removed first): the transfer without validation.
+        let mut validated = self.series(Tool::Wasm, Op::PushValidated, size);
+        let mut line = String::from("push, validated before:");
+        let known_sources = sandbox.dir().join("cache/wasm/blobs/sha256");
+        let mark = self.log_mark();
+        for run in 0..self.runs {
+            check_interrupt()?;
+            for entry in fs::read_dir(&known_sources)
+                .with_context(|| format!("no blob records in {}", known_sources.display()))?
+            {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == "repos") {
+                    fs::remove_file(&path)?;
+                }
+            }
+            let reference = self.reference(&format!("bench/{mib}m/validated-r{run}"));
+            let mut command = self.wasm_command(&sandbox);
+            command
+                .args([OsStr::new("push"), OsStr::new(&reference)])
+                .arg(file);
+            self.record(&mut validated, run == 0, &mut [command], &mut line)?;
+        }
+        let own = format!("/v2/bench/{mib}m/validated-r");
+        let uploads = self
+            .requests_since(mark)?
+            .iter()
+            .filter(|r| {
+                r.method == "PUT" && r.uri.starts_with(&own) && r.uri.contains("/blobs/uploads/")
+            })
+            .count();
+        if uploads < self.runs {
+            bail!(
+                "the pushes of a file validated before uploaded {uploads} blobs in {} runs: \
+                 they were meant to send the layer",
+                self.runs
+            );
+        }
+        println!("{line}");
+        self.series.push(validated);
         let mut line = String::from("re-pull:");
         let mark = self.log_mark();
         for run in 0..self.runs {
@@ -950,6 +992,8 @@ impl Bench<'_> {
             wall: started.wall + finished.wall,
             rss_kib: started.rss_kib.max(finished.rss_kib),
             rss_floor_kib: started.rss_floor_kib.max(finished.rss_floor_kib),
+            cpu: started.cpu + finished.cpu,
+            registry_cpu: started.registry_cpu + finished.registry_cpu,
         })
     }
 
@@ -965,6 +1009,8 @@ impl Bench<'_> {
             wall: Duration::ZERO,
             rss_kib: 0,
             rss_floor_kib: 0,
+            cpu: Duration::ZERO,
+            registry_cpu: Duration::ZERO,
         };
         for command in commands {
             let stdout = File::create(self.work.join("stdout"))?;
@@ -972,13 +1018,15 @@ impl Bench<'_> {
             command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
             let line = cmd::display(command);
             reset_own_peak_rss();
+            let registry_cpu = process_cpu(registry.pid());
             let started = Instant::now();
             let child = command
                 .spawn()
                 .with_context(|| format!("could not start `{line}`"))?;
-            let (status, rss_kib) =
+            let (status, rss_kib, cpu) =
                 wait_with_rusage(child).with_context(|| format!("could not wait for `{line}`"))?;
             let wall = started.elapsed();
+            let registry_cpu = process_cpu(registry.pid()).saturating_sub(registry_cpu);
             let floor_kib = own_peak_rss_kib();
             if !status.success() {
                 let stderr = fs::read_to_string(self.work.join("stderr")).unwrap_or_default();
@@ -991,6 +1039,8 @@ impl Bench<'_> {
                 );
             }
             total.wall += wall;
+            total.cpu += cpu;
+            total.registry_cpu += registry_cpu;
             total.rss_kib = total.rss_kib.max(rss_kib);
             total.rss_floor_kib = total.rss_floor_kib.max(floor_kib);
         }
@@ -1087,7 +1137,10 @@ fn push_sample(series: &mut Series, sample: Sample, line: &mut String) {
         (tool, Op::Pull | Op::BatchPull) => format!("{} pull", tool.name()),
         (tool, _) => tool.name().to_owned(),
     };
-    if matches!(series.op, Op::Version | Op::RePush | Op::RePull) {
+    if matches!(
+        series.op,
+        Op::Version | Op::RePush | Op::RePull | Op::PushValidated
+    ) {
         line.push_str(&format!(" {}", report::time_text(sample.wall)));
     } else {
         line.push_str(&format!(" {name} {}", report::time_text(sample.wall)));
@@ -1224,7 +1277,7 @@ fn own_peak_rss_kib() -> u64 {
 /// only gives the largest of all children so far; `wait4` gives this child's. The handle is
 /// consumed: once `wait4` has reaped the process, nothing may wait on it again.
 #[allow(unsafe_code)] // The workspace denies it; this is the one place that needs libc.
-fn wait_with_rusage(child: Child) -> io::Result<(ExitStatus, u64)> {
+fn wait_with_rusage(child: Child) -> io::Result<(ExitStatus, u64, Duration)> {
     let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
     let mut status: libc::c_int = 0;
     // SAFETY: `rusage` is a plain C struct of integers, for which all-zero bytes are valid.
@@ -1242,7 +1295,37 @@ fn wait_with_rusage(child: Child) -> io::Result<(ExitStatus, u64)> {
         }
     }
     let rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
-    Ok((ExitStatus::from_raw(status), rss_kib))
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    let cpu = time(usage.ru_utime) + time(usage.ru_stime);
+    Ok((ExitStatus::from_raw(status), rss_kib, cpu))
+}
+
+/// The CPU time (user and system) process `pid` has used so far, from `/proc/PID/stat`
+/// (zero when it cannot be read: the figure is then left out of the report).
+#[allow(unsafe_code)] // sysconf, for the clock tick the figures are counted in.
+fn process_cpu(pid: u32) -> Duration {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces): state is
+    // field 3, utime 14, stime 15.
+    let Some(rest) = stat.rsplit_once(") ").map(|(_, rest)| rest) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = u64::try_from(per_second).unwrap_or(100).max(1);
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / per_second as f64)
 }
 
 /// `wkg`, found.
@@ -1627,11 +1710,31 @@ mod tests {
     }
 
     #[test]
-    fn wait_with_rusage_reports_status_and_memory() {
+    fn wait_with_rusage_reports_status_memory_and_cpu() {
         let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
-        let (status, rss) = wait_with_rusage(child).unwrap();
+        let (status, rss, _) = wait_with_rusage(child).unwrap();
         assert_eq!(status.code(), Some(3));
         assert!(rss > 0);
+        // A child that spins for about 0.3 s of CPU.
+        let child = Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
+            .spawn()
+            .unwrap();
+        let (_, _, cpu) = wait_with_rusage(child).unwrap();
+        assert!(cpu > Duration::from_millis(50), "{cpu:?}");
+    }
+
+    #[test]
+    fn process_cpu_reads_proc() {
+        let before = process_cpu(std::process::id());
+        let mut x = 0u64;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let used = process_cpu(std::process::id()).saturating_sub(before);
+        assert!(used >= Duration::from_millis(100), "{used:?}");
+        assert_eq!(process_cpu(u32::MAX), Duration::ZERO);
     }
 
     #[test]
@@ -1641,7 +1744,7 @@ mod tests {
         drop(big);
         reset_own_peak_rss();
         let child = Command::new("true").spawn().unwrap();
-        let (_, rss) = wait_with_rusage(child).unwrap();
+        let (_, rss, _) = wait_with_rusage(child).unwrap();
         let floor = own_peak_rss_kib();
         assert!(floor > 0);
         assert!(

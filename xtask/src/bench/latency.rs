@@ -141,6 +141,25 @@ pub(super) fn run(
         line: String::new(),
     };
     let out = bench.work.join("latency-out");
+    // Another component, which `wasm`'s push sandboxes pull (unmeasured) before they push:
+    // a user's cache has talked to the registry before, just not about this file.
+    let other = batch
+        .get(1)
+        .context("the batch has a second component to warm caches with")?;
+    for remote in remotes.iter().chain(&direct) {
+        let sandbox = sandbox_for(bench, remote)?;
+        let mut command = bench.push_command_at(
+            Tool::Wasm,
+            &warm_reference(remote),
+            other,
+            &sandbox,
+            &remote.addr,
+        )?;
+        command.arg("--plain-http");
+        bench
+            .measure_at(remote.registry, std::slice::from_mut(&mut command))
+            .context("could not push the component that warms the caches")?;
+    }
     for (remote, baseline) in remotes.iter().zip(&direct) {
         for run in 0..bench.runs {
             check_interrupt()?;
@@ -161,8 +180,28 @@ pub(super) fn run(
                 .into_iter()
                 .filter(|t| !steps.dropped.contains(t))
                 .collect();
+            // `wasm`'s first contact with the registry: an empty cache.
+            let cold_sandbox = sandbox_for(bench, remote)?;
+            let command = bench.push_command_at(
+                Tool::Wasm,
+                &reference(remote, Tool::Wasm, "cold"),
+                file,
+                &cold_sandbox,
+                &remote.addr,
+            )?;
+            steps.step(
+                bench,
+                remote,
+                Tool::Wasm,
+                Op::PushFirstContact,
+                command,
+                first,
+            )?;
             for tool in tools {
                 let push_sandbox = sandbox_for(bench, remote)?;
+                if tool == Tool::Wasm {
+                    warm(bench, remote, &push_sandbox, &out)?;
+                }
                 let target = reference(remote, tool, "p");
                 let command =
                     bench.push_command_at(tool, &target, file, &push_sandbox, &remote.addr)?;
@@ -215,6 +254,7 @@ pub(super) fn run(
             // The baseline: `wasm`'s push and pull without the proxy.
             let direct_reference = reference(baseline, Tool::Wasm, "direct");
             let sandbox = sandbox_for(bench, baseline)?;
+            warm(bench, baseline, &sandbox, &out)?;
             let command = bench.push_command_at(
                 Tool::Wasm,
                 &direct_reference,
@@ -357,6 +397,30 @@ fn sandbox_for(bench: &mut Bench<'_>, remote: &Remote<'_>) -> Result<Sandbox> {
         }
     }
     Ok(sandbox)
+}
+
+/// The component that warms `wasm`'s caches at `remote`.
+fn warm_reference(remote: &Remote<'_>) -> String {
+    format!("{}/bench/lat-warm:{TAG}", remote.addr)
+}
+
+/// Pulls the warming component into `sandbox` (unmeasured): its cache then knows what any
+/// earlier run against `remote` would have taught (the registry's challenge), nothing about
+/// the file to push.
+fn warm(bench: &Bench<'_>, remote: &Remote<'_>, sandbox: &Sandbox, out: &Path) -> Result<()> {
+    fresh_dir(out)?;
+    let (mut command, _) = bench.pull_command_at(
+        Tool::Wasm,
+        &warm_reference(remote),
+        out,
+        sandbox,
+        &remote.addr,
+    )?;
+    command.arg("--plain-http");
+    bench
+        .measure_at(remote.registry, std::slice::from_mut(&mut command))
+        .context("could not warm the cache of a push")?;
+    Ok(())
 }
 
 /// Runs `command` once, measured, with the traffic it caused at `remote`.
