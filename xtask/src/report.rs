@@ -1081,7 +1081,13 @@ const METHOD: &str = "\
 - Each run pushes to fresh repository names, so no client can skip an upload, and every \
   `wasm`, `wkg` and `oras` command runs with HOME, the XDG directories and DOCKER_CONFIG in a \
   fresh sandbox: the pull starts from an empty cache. Re-push and re-pull keep one sandbox \
-  (and its cache), primed by one pull that is not measured.
+  (and its cache), primed by one pull that is not measured. The push of a file validated \
+  before runs in that sandbox too (the re-push left its verdict in the cache), to fresh \
+  repositories, with the cache's record of which repositories hold the blob removed first, so \
+  that the layer is uploaded, not mounted.
+- CPU is the child's user and system time from `wait4`, and the registry's from \
+  `/proc/PID/stat` before and after; both share this machine's cores, so their sum over the \
+  number of cores is the least wall time the step could take here.
 - Within a run the tools alternate (wasm, wkg, oras), so that noise from the machine falls \
   on all of them alike.
 - Files are read from the page cache (they were generated or read just before); outputs go \
@@ -1096,7 +1102,11 @@ const METHOD: &str = "\
   accepted (the TCP handshake). Bandwidth stays loopback's: the figures count round trips, not \
   throughput. Requests come from each registry's access log, connections from the proxy, token \
   requests from the token server. `wasm`'s push and pull also run without the proxy in the same \
-  run; the difference, in round trips, is what the distance cost.
+  run; the difference, in round trips, is what the distance cost. `wasm`'s push (and its \
+  baseline) starts from a cache that has talked to the registry before, as a user's has: an \
+  unmeasured pull of another component in the same sandbox, so the registry's challenge is \
+  remembered, the file is not. The first-contact push starts from an empty cache. Every pull \
+  starts from an empty cache.
 ";
 
 /// The access-log counts, one line per size.
