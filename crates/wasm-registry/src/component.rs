@@ -9,10 +9,10 @@
 //! touching them, and the pages already hashed and validated are handed back to the kernel as
 //! the walk moves on. A reading parser would have to hold every such section whole.
 //!
-//! Function bodies are validated on other threads than the walk (one per further core), each
-//! as the walk reaches it: the walk hashes and parses while the bodies, most of a code-heavy
-//! file's cost, are checked beside it. The error reported is the one at the smallest offset,
-//! as a walk on one thread would report it.
+//! Function bodies are validated on worker threads (one per core), in batches of about
+//! [`BATCH_BYTES`] as the walk reaches them: the walk hashes and parses while the bodies, most
+//! of a code-heavy file's cost, are checked beside it. The error reported is the one at the
+//! smallest offset, as a walk on one thread would report it.
 //!
 //! The import and export names are the component's top-level extern names (e.g.
 //! `wasi:cli/run@0.2.0`), the same strings `oci-wasm` puts into the artifact's config from the
