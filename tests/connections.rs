@@ -155,15 +155,7 @@ fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
 #[test]
 fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
     let (server, registry) = shared_token();
-    let repo = unique_repo("connections/token");
-    let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&docker_auths(&[(
-        &registry.host,
-        CAROL_USER,
-        CAROL_PASSWORD,
-    )]));
-    let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(64 << 10, 2));
-    let reference = registry.reference(&repo, "1");
+    let (sandbox, repo, file, reference) = carol_at_token_registry("connections/token", 64, 2);
     let before = registry.requests().len();
     sandbox
         .wasm()
@@ -215,6 +207,26 @@ fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
     );
 }
 
+/// A sandbox with Carol's password for the shared token registry in Docker's `config.json`, a
+/// fresh repository there, a component of `kib` KiB from `seed`, and `REPO:1`.
+fn carol_at_token_registry(
+    prefix: &str,
+    kib: usize,
+    seed: u64,
+) -> (Sandbox, String, std::path::PathBuf, String) {
+    let (_, registry) = shared_token();
+    let repo = unique_repo(prefix);
+    let sandbox = Sandbox::new();
+    sandbox.write_docker_config(&docker_auths(&[(
+        &registry.host,
+        CAROL_USER,
+        CAROL_PASSWORD,
+    )]));
+    let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(kib << 10, seed));
+    let reference = registry.reference(&repo, "1");
+    (sandbox, repo, file, reference)
+}
+
 /// Where a sandbox's runs remember the challenge of `host`.
 fn remembered_challenge(sandbox: &Sandbox, host: &str) -> std::path::PathBuf {
     sandbox
@@ -226,15 +238,8 @@ fn remembered_challenge(sandbox: &Sandbox, host: &str) -> std::path::PathBuf {
 #[test]
 fn a_remembered_challenge_that_no_longer_holds_is_relearnt() {
     let (server, registry) = shared_token();
-    let repo = unique_repo("connections/rechallenge");
-    let sandbox = Sandbox::new();
-    sandbox.write_docker_config(&docker_auths(&[(
-        &registry.host,
-        CAROL_USER,
-        CAROL_PASSWORD,
-    )]));
-    let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 5));
-    let reference = registry.reference(&repo, "1");
+    let (sandbox, repo, file, reference) =
+        carol_at_token_registry("connections/rechallenge", 16, 5);
     sandbox.push_ok(&reference, &file);
     sandbox.pull_ok(&reference, "first.wasm");
     let remembered = remembered_challenge(&sandbox, &registry.host);
