@@ -152,6 +152,52 @@ fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
     );
 }
 
+/// The existence checks of layer and config go out together, then the two uploads: through a
+/// proxy that counts connections, a push opens two. One request after another would reuse one
+/// kept-alive connection throughout (the pull below does).
+#[test]
+fn a_push_sends_its_existence_checks_and_uploads_in_parallel() {
+    let registry = shared_anonymous();
+    let proxy = FaultProxy::start(&registry.host, Fault::None);
+    let repo = unique_repo("connections/parallel");
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 7));
+    let reference = proxy.reference(&repo, "1");
+    sandbox
+        .wasm()
+        .args(["push", &reference, "--plain-http"])
+        .arg(&file)
+        .run()
+        .assert_success();
+    let requests = proxy.requests();
+    assert_eq!(requests.len(), 7, "{requests:?}");
+    for method in ["HEAD", "POST"] {
+        let connections: std::collections::BTreeSet<u64> = requests
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| r.connection)
+            .collect();
+        assert_eq!(
+            connections.len(),
+            2,
+            "{method}s went out together: {requests:?}"
+        );
+    }
+    assert_eq!(proxy.connections(), 2, "two requests at a time, at most");
+
+    let before = proxy.connections();
+    sandbox
+        .wasm()
+        .args(["pull", &reference, "--plain-http", "-o", "a.wasm"])
+        .run()
+        .assert_success();
+    assert_eq!(
+        proxy.connections() - before,
+        1,
+        "a pull's requests follow each other on one connection"
+    );
+}
+
 #[test]
 fn a_token_registry_adds_its_challenge_and_one_token_per_scope() {
     let (server, registry) = shared_token();

@@ -169,6 +169,8 @@ pub struct ProxiedRequest {
     pub fault: Option<Fault>,
     /// When its head had been read.
     pub at: Instant,
+    /// Which connection it came on (the proxy numbers them as it accepts them).
+    pub connection: u64,
 }
 
 /// A fault-injecting TCP proxy on `127.0.0.1:PORT` in front of a registry; see the module
@@ -270,7 +272,7 @@ impl FaultProxy {
 
 impl ProxyState {
     /// Decides the fault for one request and records it.
-    fn fault_for(&self, head: &Head) -> Fault {
+    fn fault_for(&self, head: &Head, connection: u64) -> Fault {
         let (method, target) = (head.method(), head.target());
         let fault = {
             let mut guard = self.rule.lock().unwrap();
@@ -292,6 +294,7 @@ impl ProxyState {
             target: target.to_string(),
             fault: (fault != Fault::None).then(|| fault.clone()),
             at: Instant::now(),
+            connection,
         });
         fault
     }
@@ -336,7 +339,7 @@ impl ProxyState {
                 Ok(Some(head)) => head,
                 _ => return,
             };
-            let fault = self.fault_for(&head);
+            let fault = self.fault_for(&head, conn.id);
             let request_body = head.request_body();
             if let Fault::Status {
                 status,
