@@ -36,6 +36,16 @@ fn shapes(requests: &[LoggedRequest], repo: &str) -> Vec<String> {
         .collect()
 }
 
+/// Pushes `file` to `reference` over plain HTTP from `sandbox`, which must succeed.
+fn push_plain_http(sandbox: &Sandbox, reference: &str, file: &std::path::Path) {
+    sandbox
+        .wasm()
+        .args(["push", reference, "--plain-http"])
+        .arg(file)
+        .run()
+        .assert_success();
+}
+
 /// Pushes a small component (from `seed`) as `REPO:1` to the shared anonymous registry from a
 /// sandbox of its own; returns the fresh repository.
 fn publish_small(prefix: &str, seed: u64) -> String {
@@ -43,12 +53,7 @@ fn publish_small(prefix: &str, seed: u64) -> String {
     let repo = unique_repo(prefix);
     let publisher = Sandbox::new();
     let file = publisher.write_file("work/app.wasm", component_of_size_seeded(16 << 10, seed));
-    publisher
-        .wasm()
-        .args(["push", &registry.reference(&repo, "1"), "--plain-http"])
-        .arg(&file)
-        .run()
-        .assert_success();
+    push_plain_http(&publisher, &registry.reference(&repo, "1"), &file);
     repo
 }
 
@@ -65,12 +70,7 @@ fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
     let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(64 << 10, 1));
     let reference = registry.reference(&repo, "1");
     let before = registry.requests().len();
-    sandbox
-        .wasm()
-        .args(["push", &reference, "--plain-http"])
-        .arg(&file)
-        .run()
-        .assert_success();
+    push_plain_http(&sandbox, &reference, &file);
     let push = shapes(&registry.requests()[before..], &repo);
     // Existence checks of layer and config, two upload sessions and their blobs, the manifest.
     assert_eq!(
@@ -136,12 +136,7 @@ fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
 
     // A re-push of the same file: the existence checks and the manifest.
     let before = registry.requests().len();
-    sandbox
-        .wasm()
-        .args(["push", &reference, "--plain-http"])
-        .arg(&file)
-        .run()
-        .assert_success();
+    push_plain_http(&sandbox, &reference, &file);
     assert_eq!(
         sorted(shapes(&registry.requests()[before..], &repo)),
         [
@@ -163,12 +158,7 @@ fn a_push_sends_its_existence_checks_and_uploads_in_parallel() {
     let sandbox = Sandbox::new();
     let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 7));
     let reference = proxy.reference(&repo, "1");
-    sandbox
-        .wasm()
-        .args(["push", &reference, "--plain-http"])
-        .arg(&file)
-        .run()
-        .assert_success();
+    push_plain_http(&sandbox, &reference, &file);
     let requests = proxy.requests();
     assert_eq!(requests.len(), 7, "{requests:?}");
     for method in ["HEAD", "POST"] {

@@ -144,12 +144,8 @@ impl Series {
     pub(crate) fn stats(&self) -> Option<Stats> {
         let mut walls: Vec<Duration> = self.samples.iter().map(|sample| sample.wall).collect();
         walls.sort();
+        let median = median_of_sorted(&walls)?;
         let count = walls.len();
-        let median = match count {
-            0 => return None,
-            n if n % 2 == 1 => walls[n / 2],
-            n => (walls[n / 2 - 1] + walls[n / 2]) / 2,
-        };
         let peak = self.samples.iter().max_by_key(|s| s.rss_kib)?;
         Some(Stats {
             median,
@@ -158,6 +154,17 @@ impl Series {
             peak_rss_kib: peak.rss_kib,
             peak_rss_bound: peak.rss_kib <= peak.rss_floor_kib,
         })
+    }
+}
+
+/// The median of durations sorted in ascending order (the mean of the middle two for an even
+/// count); `None` for none.
+fn median_of_sorted(values: &[Duration]) -> Option<Duration> {
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2),
     }
 }
 
@@ -276,17 +283,13 @@ impl Results {
     /// registry used meanwhile, in seconds (`None` when the registry's was not read).
     fn median_cpu(&self, tool: Tool, op: Op, size: u64) -> Option<(f64, f64)> {
         let series = self.find(tool, op, size)?;
-        let median = |mut values: Vec<Duration>| {
+        let median = |of: fn(&Sample) -> Duration| {
+            let mut values: Vec<Duration> = series.samples.iter().map(of).collect();
             values.sort();
-            let n = values.len();
-            match n {
-                0 => None,
-                _ if n % 2 == 1 => Some(values[n / 2].as_secs_f64()),
-                _ => Some((values[n / 2 - 1] + values[n / 2]).as_secs_f64() / 2.0),
-            }
+            median_of_sorted(&values).map(|d| d.as_secs_f64())
         };
-        let own = median(series.samples.iter().map(|s| s.cpu).collect())?;
-        let registry = median(series.samples.iter().map(|s| s.registry_cpu).collect())?;
+        let own = median(|s| s.cpu)?;
+        let registry = median(|s| s.registry_cpu)?;
         (registry > 0.0).then_some((own, registry))
     }
 

@@ -379,8 +379,12 @@ impl Endpoint {
         let remembered = challenge.remembered();
         let changed = {
             let mut learnt = self.learnt();
-            let changed =
-                learnt.challenge.as_ref().map(Challenge::remembered) != Some(remembered.clone());
+            let changed = learnt
+                .challenge
+                .as_ref()
+                .map(Challenge::remembered)
+                .as_ref()
+                != Some(&remembered);
             learnt.challenge = Some(challenge);
             learnt.challenge_confirmed = true;
             changed
@@ -879,6 +883,7 @@ impl Session {
         value.set_sensitive(true);
         Ok(Sent::Token {
             header: value,
+            token,
             with_credentials: *credential != Credential::Anonymous,
         })
     }
@@ -893,15 +898,12 @@ impl Session {
     /// refused together with the same token renew it once, not once each (a request refused
     /// after another one renewed it keeps the new token).
     fn forget_token(&self, call: &Call<'_>, sent: &Sent) {
-        let Sent::Token { header, .. } = sent else {
+        let Sent::Token { token, .. } = sent else {
             return;
         };
         let mut by_scope = self.tokens.by_scope.lock().expect("poisoned");
         let key = Self::scope_key(call);
-        if by_scope
-            .get(&key)
-            .is_some_and(|t| header.as_bytes() == format!("Bearer {}", t.value.expose()).as_bytes())
-        {
+        if by_scope.get(&key).is_some_and(|t| t.value == *token) {
             by_scope.remove(&key);
         }
     }
@@ -1024,6 +1026,8 @@ enum Sent {
     /// An access token, obtained with the user's credentials or anonymously.
     Token {
         header: HeaderValue,
+        /// The token in the header (to tell whether it is still the one held).
+        token: Secret<String>,
         with_credentials: bool,
     },
 }
