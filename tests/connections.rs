@@ -36,16 +36,6 @@ fn shapes(requests: &[LoggedRequest], repo: &str) -> Vec<String> {
         .collect()
 }
 
-/// Pushes `file` to `reference` over plain HTTP from `sandbox`, which must succeed.
-fn push_plain_http(sandbox: &Sandbox, reference: &str, file: &std::path::Path) {
-    sandbox
-        .wasm()
-        .args(["push", reference, "--plain-http"])
-        .arg(file)
-        .run()
-        .assert_success();
-}
-
 /// Pushes a small component (from `seed`) as `REPO:1` to the shared anonymous registry from a
 /// sandbox of its own; returns the fresh repository.
 fn publish_small(prefix: &str, seed: u64) -> String {
@@ -53,7 +43,7 @@ fn publish_small(prefix: &str, seed: u64) -> String {
     let repo = unique_repo(prefix);
     let publisher = Sandbox::new();
     let file = publisher.write_file("work/app.wasm", component_of_size_seeded(16 << 10, seed));
-    push_plain_http(&publisher, &registry.reference(&repo, "1"), &file);
+    publisher.push_ok_with(&registry.reference(&repo, "1"), &file, &["--plain-http"]);
     repo
 }
 
@@ -70,7 +60,7 @@ fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
     let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(64 << 10, 1));
     let reference = registry.reference(&repo, "1");
     let before = registry.requests().len();
-    push_plain_http(&sandbox, &reference, &file);
+    sandbox.push_ok_with(&reference, &file, &["--plain-http"]);
     let push = shapes(&registry.requests()[before..], &repo);
     // Existence checks of layer and config, two upload sessions and their blobs, the manifest.
     assert_eq!(
@@ -136,7 +126,7 @@ fn an_anonymous_push_and_pull_make_only_the_requests_the_protocol_needs() {
 
     // A re-push of the same file: the existence checks and the manifest.
     let before = registry.requests().len();
-    push_plain_http(&sandbox, &reference, &file);
+    sandbox.push_ok_with(&reference, &file, &["--plain-http"]);
     assert_eq!(
         sorted(shapes(&registry.requests()[before..], &repo)),
         [
@@ -158,7 +148,7 @@ fn a_push_sends_its_existence_checks_and_uploads_in_parallel() {
     let sandbox = Sandbox::new();
     let file = sandbox.write_file("work/app.wasm", component_of_size_seeded(16 << 10, 7));
     let reference = proxy.reference(&repo, "1");
-    push_plain_http(&sandbox, &reference, &file);
+    sandbox.push_ok_with(&reference, &file, &["--plain-http"]);
     let requests = proxy.requests();
     assert_eq!(requests.len(), 7, "{requests:?}");
     for method in ["HEAD", "POST"] {

@@ -379,7 +379,23 @@ impl Sandbox {
     /// succeeds.
     #[track_caller]
     pub fn push_ok(&self, reference: &str, file: impl AsRef<std::ffi::OsStr>) -> Output {
-        let out = self.wasm().args(["push", reference]).arg(file).run();
+        self.push_ok_with(reference, file, &[])
+    }
+
+    /// [`Sandbox::push_ok`] with extra flags (`--plain-http`, ...).
+    #[track_caller]
+    pub fn push_ok_with(
+        &self,
+        reference: &str,
+        file: impl AsRef<std::ffi::OsStr>,
+        flags: &[&str],
+    ) -> Output {
+        let out = self
+            .wasm()
+            .args(["push", reference])
+            .args(flags)
+            .arg(file)
+            .run();
         out.assert_success();
         out
     }
